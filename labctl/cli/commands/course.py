@@ -1,0 +1,3 @@
+"""labctl commands (course)."""
+
+from labctl.cli import app  # noqa: F401

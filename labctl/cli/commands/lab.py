@@ -1,0 +1,3 @@
+"""labctl commands (lab)."""
+
+from labctl.cli import app  # noqa: F401

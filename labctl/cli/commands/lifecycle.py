@@ -1,0 +1,3 @@
+"""labctl commands (lifecycle)."""
+
+from labctl.cli import app  # noqa: F401

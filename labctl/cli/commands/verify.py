@@ -1,0 +1,3 @@
+"""labctl commands (verify)."""
+
+from labctl.cli import app  # noqa: F401
