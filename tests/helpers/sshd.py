@@ -120,6 +120,7 @@ class SSHDHost:
         self.env = dict(env or {})
         self._proc: subprocess.Popen | None = None
         self._log_fh = None
+        self._authorized = True
         _keygen(self.key_file)
         _keygen(self.host_key_file)
         self._write_config()
@@ -167,12 +168,23 @@ class SSHDHost:
         # sshd sets PATH after SetEnv; authorized_keys environment= options come last.
         options = ",".join(f'environment="{key}={value}"' for key, value in env.items())
         pub = self.key_file.with_suffix(".pub").read_text().strip()
-        (self.dir / "authorized_keys").write_text(f"{options} {pub}\n" if options else f"{pub}\n")
+        line = f"{options} {pub}\n" if options else f"{pub}\n"
+        (self.dir / "authorized_keys").write_text(line if self._authorized else "")
         if options:
             lines.append("PermitUserEnvironment yes")
         if self.force_command:
             lines.append(f"ForceCommand {self.force_command}")
         self.config_file.write_text("\n".join(lines) + "\n")
+
+    def authorize(self, allowed: bool = True) -> None:
+        """Accept or refuse the client key (a VM whose key is not installed yet)."""
+        self._authorized = allowed
+        self._write_config()
+
+    def move(self, port: int | None = None) -> None:
+        """Listen on another port from the next start() (Vagrant moved the forward)."""
+        self.port = port or free_port(self.host)
+        self._write_config()
 
     def rotate_host_key(self) -> None:
         """A new host key (the node was re-created); takes effect at the next start()."""
