@@ -1,3 +1,177 @@
-"""labctl commands (lifecycle)."""
+"""labctl commands (lifecycle): up, status, ssh, halt, destroy, snapshot, kubeconfig.
 
-from labctl.cli import app  # noqa: F401
+Each command parses its options, calls one labctl.api.lifecycle function and renders
+the result. The api modules (paramiko, jinja2, yaml) are imported inside the bodies so
+that `labctl --help` stays fast.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from labctl.cli import app
+from labctl.cli.context import get
+
+json_option = Annotated[bool, typer.Option("--json", help="One JSON object per line (events, then the result).")]
+
+
+def _renderer(as_json: bool):
+    from labctl.api.progress import make_renderer
+
+    # Progress goes to stderr in the human form so stdout stays the result; --json
+    # puts every event on stdout, one per line, for scripts.
+    return make_renderer(as_json=as_json, stream=sys.stdout if as_json else sys.stderr)
+
+
+@app.command()
+def up(
+    ctx: typer.Context,
+    nodes: Annotated[Optional[int], typer.Option("--nodes", help="Number of worker nodes (a new lab; must match lab.yaml).")] = None,
+    provider: Annotated[Optional[str], typer.Option("--provider", help="virtualbox or libvirt (default: lab.yaml).")] = None,
+    parallel: Annotated[Optional[int], typer.Option("--parallel", help="Machines booted / nodes prepared at once.")] = None,
+    merge_kubeconfig: Annotated[bool, typer.Option("--merge-kubeconfig", help="Also add the lab as a context to ~/.kube/config.")] = False,
+    kubeconfig_path: Annotated[Optional[Path], typer.Option("--kubeconfig-path", help="Merge into this file instead of ~/.kube/config.")] = None,
+    as_json: json_option = False,
+) -> None:
+    """Bring the lab up (or continue where the last run stopped)."""
+    from labctl.api import lifecycle
+    from labctl.api.bootstrap.cluster import default_user_kubeconfig
+    from labctl.cli.output import emit_json
+
+    merge = (kubeconfig_path or default_user_kubeconfig()) if (merge_kubeconfig or kubeconfig_path) else None
+    result = lifecycle.up(get(ctx).lab_dir, sinks=[_renderer(as_json)], workers=nodes, provider=provider,
+                          parallel=parallel, merge_kubeconfig=merge)
+    if as_json:
+        emit_json(result.to_dict())
+    else:
+        typer.echo(result.message)
+        if result.merged_into:
+            typer.echo(f"merged as context {result.lab} into {result.merged_into}")
+
+
+@app.command()
+def status(ctx: typer.Context, as_json: json_option = False) -> None:
+    """Each VM's state and each node's Ready, role, InternalIP and kubelet version."""
+    from labctl.api import lifecycle
+    from labctl.cli.output import emit_json, table
+
+    result = lifecycle.status(get(ctx).lab_dir)
+    if as_json:
+        emit_json(result.to_dict())
+        return
+    rows = []
+    for n in result.nodes:
+        ready = "-" if n.ready is None else ("Ready" if n.ready else "NotReady")
+        failed = ",".join(n.steps_failed)
+        rows.append([n.name, n.vm, ready, n.role, n.internal_ip or "-", n.kubelet_version or "-", failed])
+    typer.echo(f"lab {result.lab}")
+    typer.echo(table(rows, ["NODE", "VM", "STATUS", "ROLES", "INTERNAL-IP", "KUBELET", "FAILED STEPS"]))
+    if result.cluster_note:
+        typer.echo(result.cluster_note)
+    if result.last_run and result.last_run.get("result") not in (None, "done"):
+        err = result.last_run.get("error") or {}
+        typer.echo(f"last `labctl {result.last_run.get('command')}`: {result.last_run.get('result')}"
+                   + (f": {err.get('message')}" if err.get("message") else ""))
+
+
+@app.command(context_settings={"allow_extra_args": True, "allow_interspersed_args": False})
+def ssh(
+    ctx: typer.Context,
+    node: Annotated[str, typer.Argument(help="The node to log in to, e.g. k8s-master.")],
+    command: Annotated[Optional[list[str]], typer.Argument(help="A command to run instead of a shell (after --).")] = None,
+) -> None:
+    """Log in to a node, or run COMMAND on it and return its exit code."""
+    import os
+    import shlex
+
+    from labctl.api import lifecycle
+
+    lab_dir = get(ctx).lab_dir
+    if command:
+        rc = lifecycle.ssh_run(lab_dir, node, shlex.join(command))
+        raise typer.Exit(rc)
+    argv = lifecycle.ssh_argv(lab_dir, node)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execvp(argv[0], argv)
+
+
+@app.command()
+def halt(ctx: typer.Context, as_json: json_option = False) -> None:
+    """Stop the lab's VMs (their disks stay; `labctl up` starts them again)."""
+    from labctl.api import lifecycle
+    from labctl.cli.output import emit_json
+
+    names = lifecycle.halt(get(ctx).lab_dir, sinks=[_renderer(as_json)])
+    if as_json:
+        emit_json({"ok": True, "halted": names})
+    else:
+        typer.echo("halted: " + ", ".join(names))
+
+
+@app.command()
+def destroy(
+    ctx: typer.Context,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask.")] = False,
+    as_json: json_option = False,
+) -> None:
+    """Remove the lab's VMs, host keys, state and kubeconfig (lab.yaml stays)."""
+    from labctl.api import lifecycle
+    from labctl.cli.output import emit_json
+    from labctl.errors import Aborted, UsageError
+
+    lab_dir = get(ctx).lab_dir
+    if not yes:
+        if not sys.stdin.isatty():
+            raise UsageError("destroy needs confirmation and there is no terminal to ask on",
+                             hint="pass --yes to destroy the lab's VMs without asking")
+        if not typer.confirm(f"Destroy every VM of the lab in {lab_dir}?", default=False):
+            raise Aborted("destroy cancelled; nothing was changed", hint="pass --yes to skip the question")
+    removed = lifecycle.destroy(lab_dir, sinks=[_renderer(as_json)])
+    if as_json:
+        emit_json({"ok": True, "removed": removed})
+    else:
+        typer.echo("destroyed; lab.yaml kept" + (f"; removed {', '.join(removed)}" if removed else ""))
+
+
+@app.command()
+def snapshot(
+    ctx: typer.Context,
+    action: Annotated[str, typer.Argument(help="save, restore, list or delete")],
+    name: Annotated[Optional[str], typer.Argument(help="The snapshot's name.")] = None,
+    as_json: json_option = False,
+) -> None:
+    """Save, restore, list or delete a snapshot of every VM of the lab."""
+    from labctl.api import lifecycle
+    from labctl.cli.output import emit_json, table
+
+    result = lifecycle.snapshot(get(ctx).lab_dir, action, name, sinks=[] if action == "list" else [_renderer(as_json)])
+    if action == "list":
+        if as_json:
+            emit_json({"ok": True, "snapshots": result})
+        else:
+            typer.echo(table([[m, ", ".join(s) or "-"] for m, s in result.items()], ["MACHINE", "SNAPSHOTS"]))
+        return
+    if as_json:
+        emit_json({"ok": True, "action": action, "snapshot": result})
+    else:
+        typer.echo(f"snapshot {action}: {result}")
+
+
+@app.command()
+def kubeconfig(
+    ctx: typer.Context,
+    merge: Annotated[bool, typer.Option("--merge", help="Add the lab as a context to ~/.kube/config.")] = False,
+    kubeconfig_path: Annotated[Optional[Path], typer.Option("--kubeconfig-path", help="Merge into this file instead.")] = None,
+) -> None:
+    """Print the lab's kubeconfig path, or merge it into your kubeconfig."""
+    from labctl.api import lifecycle
+    from labctl.api.bootstrap.cluster import default_user_kubeconfig
+
+    target = (kubeconfig_path or default_user_kubeconfig()) if (merge or kubeconfig_path) else None
+    path = lifecycle.kubeconfig(get(ctx).lab_dir, merge_into=target)
+    typer.echo(str(path) if target is None else f"merged into {path}")
