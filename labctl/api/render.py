@@ -220,3 +220,13 @@ def _remove_stale(paths: LabPaths, keep: set[Path]) -> list[Path]:
         except OSError:
             pass
     return removed
+
+
+def render_lab_dir(paths: LabPaths) -> tuple[RenderResult, list[str]]:
+    """`labctl render`: load the lab's spec (lab.yaml or the default), validate it and
+    render. Returns the result and the spec's warnings. A bad spec writes nothing."""
+    from labctl.api.spec import load_spec, validate
+
+    spec = load_spec(paths.root)
+    warnings = validate(spec)
+    return render_lab(spec, paths), warnings
