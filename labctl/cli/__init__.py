@@ -58,7 +58,10 @@ def main(argv: list[str] | None = None) -> None:
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv
     try:
-        app(args=argv, prog_name="labctl", standalone_mode=False)
+        rv = app(args=argv, prog_name="labctl", standalone_mode=False)
+        # Without standalone mode click returns a command's typer.Exit(code) instead of exiting.
+        if isinstance(rv, int) and rv:
+            sys.exit(rv)
     except LabError as err:
         if debug:
             raise
