@@ -186,6 +186,13 @@ def match_fields(obj: Mapping, selector: str | None) -> bool:
     return True
 
 
+class _QuickStopServer(HTTPServer):
+    # serve_forever's default 0.5 s poll makes every stop() (one per test) half a second.
+    def thread_target(self) -> None:
+        assert self.server is not None
+        self.server.serve_forever(poll_interval=0.02)
+
+
 class _Store:
     """Objects keyed by (plural, namespace, name), with a change log for watches."""
 
@@ -244,7 +251,7 @@ class FakeApiServer:
         self._routes: dict[tuple[str, str], list] = {}
         self._logs: dict[tuple[str, str, str | None, bool], str] = {}
         self.store = _Store(lambda: self.grace_scale)
-        self.server = HTTPServer(host="127.0.0.1", port=0, threaded=True)
+        self.server = _QuickStopServer(host="127.0.0.1", port=0, threaded=True)
         self.server.expect_request(re.compile(".*")).respond_with_handler(self._handle)
         self.lab_dir = self.workdir / "lab"
         self.kubeconfig = self.lab_dir / "kubeconfig"
