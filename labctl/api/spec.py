@@ -76,12 +76,12 @@ class Kubernetes:
 
     @property
     def minor(self) -> str:
-        return ".".join(self.version.split(".")[:2])
+        return ".".join(self.version.lstrip("v").split(".")[:2])
 
     @property
     def package_version(self) -> str:
-        # pkgs.k8s.io names its debs "<version>-1.1".
-        return f"{self.version}-1.1"
+        # pkgs.k8s.io names its debs "<version>-1.1" (no "v": validation accepts v1.27.16).
+        return f"{self.version.lstrip('v')}-1.1"
 
 
 @dataclass(frozen=True)
@@ -213,15 +213,15 @@ def _coerce(value: Any, type_name: str, where: str) -> Any:
     t = str(type_name)
     if t == "bool":
         if not isinstance(value, bool):
-            raise SpecError(where, f"expected true or false, got {value!r}")
+            raise SpecError(where, f"expected true or false, got {value!r}", hint="write true or false without quotes")
         return value
     if t == "int":
         if isinstance(value, bool) or not isinstance(value, int):
-            raise SpecError(where, f"expected a whole number, got {value!r}")
+            raise SpecError(where, f"expected a whole number, got {value!r}", hint="write a number without quotes or units, like 2048")
         return value
     if t == "str":
         if isinstance(value, bool) or not isinstance(value, (str, int, float)):
-            raise SpecError(where, f"expected a string, got {value!r}")
+            raise SpecError(where, f"expected a string, got {value!r}", hint="write a single value in quotes")
         return str(value)
     return value
 
@@ -264,11 +264,11 @@ def _nodes_from(raw: Any) -> tuple[Node, ...]:
     for i, item in enumerate(raw):
         where = f"nodes[{i}]"
         if not isinstance(item, dict):
-            raise SpecError(where, "must be a mapping with name, role and ip")
+            raise SpecError(where, "must be a mapping with name, role and ip", hint="write it like {name: k8s-node1, role: worker, ip: 192.168.56.31}")
         _reject_unknown(item, Node, where + ".")
         for required in ("name", "ip"):
             if required not in item:
-                raise SpecError(f"{where}.{required}", "is required")
+                raise SpecError(f"{where}.{required}", "is required", hint="every node needs a name and an ip")
         role = _coerce(item.get("role", "worker"), "str", f"{where}.role")
         defaults = ROLE_DEFAULTS.get(role, ROLE_DEFAULTS["worker"])
         nodes.append(
