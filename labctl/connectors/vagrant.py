@@ -1,0 +1,312 @@
+"""The Vagrant driver: every call labctl makes to the `vagrant` CLI goes through here.
+
+Why not python-vagrant for these calls: it has no timeout on any call, keeps no
+output of a failed call, replaces the whole environment with ``env=`` and caches
+ssh-config per machine. The driver runs the same CLI itself (vagrant_proc), parses
+the documented machine-readable output (vagrant_cli) and raises VagrantFailed with
+the command, the exit code, the last lines and a hint for every non-zero exit.
+
+`up` starts one `vagrant up NAME --no-provision` per machine (VirtualBox has no
+--parallel), at most ``max_parallel`` at once, each with its own deadline and log.
+When one machine fails, the machines already booting are left to finish (killing
+`vagrant up` mid-import leaves half-registered VMs that the next run trips over),
+machines not yet started are not started, and the first failure is raised.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import threading
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from labctl.connectors import vagrant_cli
+from labctl.connectors.vagrant_cli import MachineState, SSHConfig
+from labctl.connectors.vagrant_proc import LoggedProcess, ProcResult, run_captured
+from labctl.errors import HostNotReady, UsageError, VagrantFailed
+
+if TYPE_CHECKING:
+    from labctl.connectors.ssh import SSHTarget
+
+__all__ = ["MachineState", "SSHConfig", "VagrantDriver"]
+
+INSTALL_HINT = (
+    "install Vagrant >= 2.3 (https://developer.hashicorp.com/vagrant/install; on Debian/Ubuntu "
+    "`apt install vagrant`) so that `vagrant` is on PATH, then run `labctl doctor`"
+)
+
+# Seconds. Short queries answer in a few seconds even with plugins loaded; halt waits
+# for a guest's graceful shutdown before forcing it; restore and reload boot the VM.
+QUERY_TIMEOUT = 120.0
+CHANGE_TIMEOUT = 900.0
+BOOT_TIMEOUT = 1800.0
+
+
+class VagrantDriver:
+    def __init__(
+        self,
+        lab_dir: Path,
+        *,
+        log_dir: Path,
+        env: Mapping[str, str] | None = None,
+        executable: str = "vagrant",
+        kill_grace: float = 10.0,
+    ) -> None:
+        self.lab_dir = Path(lab_dir)
+        self.log_dir = Path(log_dir)
+        self.extra_env = dict(env or {})
+        self.executable = executable
+        self.kill_grace = kill_grace
+
+    # -- running the CLI ---------------------------------------------------------------
+
+    @property
+    def env(self) -> dict[str, str]:
+        """The caller's environment plus ``env`` (python-vagrant's ``env=`` replaces it
+        all, losing PATH and HOME), read at each call."""
+        merged = dict(os.environ)
+        # Each of our many short calls would otherwise start a version check against
+        # HashiCorp's servers; an explicit setting of the user still wins.
+        merged.setdefault("VAGRANT_CHECKPOINT_DISABLE", "1")
+        merged.update(self.extra_env)
+        return merged
+
+    def _exe(self) -> str:
+        found = shutil.which(self.executable, path=self.env.get("PATH", os.defpath))
+        if not found:
+            raise HostNotReady(f"vagrant: `{self.executable}` not found on PATH", hint=INSTALL_HINT)
+        return found
+
+    def _display(self, args: Sequence[str]) -> str:
+        return " ".join(["vagrant", *args])
+
+    def _failed(self, args: Sequence[str], result: ProcResult, *, where: str, log_path: Path | None = None,
+                what: str | None = None, hint: str | None = None) -> VagrantFailed:
+        text = "\n".join(vagrant_cli.human_lines(result.stdout + "\n" + result.stderr))
+        return VagrantFailed(
+            self._display(args),
+            result.rc,
+            text,
+            where=where,
+            log_path=str(log_path) if log_path else None,
+            hint=hint or vagrant_cli.hint_for(text),
+            what=what,
+        )
+
+    def _run(self, args: Sequence[str], *, timeout: float, where: str = "localhost") -> ProcResult:
+        try:
+            result = run_captured(
+                [self._exe(), *args], cwd=self.lab_dir, env=self.env, timeout=timeout, grace=self.kill_grace
+            )
+        except FileNotFoundError as exc:
+            # The binary vanished between which() and exec, or the lab folder is gone.
+            if not self.lab_dir.is_dir():
+                raise UsageError(f"lab folder {self.lab_dir} does not exist", hint="run `labctl init` there first") from exc
+            raise HostNotReady(f"vagrant: cannot run `{self.executable}`: {exc.strerror}", hint=INSTALL_HINT) from exc
+        if not result.succeeded:
+            hint = None
+            if result.rc is None:
+                hint = f"`{self._display(args)}` gave no answer in {timeout:g} s; run it by hand in {self.lab_dir}"
+            raise self._failed(args, result, where=where, hint=hint)
+        return result
+
+    def _start_logged(self, args: Sequence[str], log_name: str) -> LoggedProcess:
+        try:
+            return LoggedProcess([self._exe(), *args], cwd=self.lab_dir, env=self.env, log_path=self.log_dir / log_name)
+        except FileNotFoundError as exc:
+            raise HostNotReady(f"vagrant: cannot run `{self.executable}`: {exc.strerror}", hint=INSTALL_HINT) from exc
+
+    def _finish_logged(self, proc: LoggedProcess, args: Sequence[str], machine: str, deadline: float) -> None:
+        result = proc.wait(deadline, self.kill_grace)
+        if not result.succeeded:
+            raise self._timeout_or_failure(args, result, machine, proc.log_path, deadline)
+
+    def _run_logged(self, args: Sequence[str], *, machine: str, log_name: str, deadline: float) -> None:
+        self._finish_logged(self._start_logged(args, log_name), args, machine, deadline)
+
+    def _timeout_or_failure(self, args, result, machine, log_path, deadline) -> VagrantFailed:
+        if result.rc is None:
+            return self._failed(
+                args, result, where=machine, log_path=log_path,
+                what=f"`{self._display(args)}` (deadline {deadline:g} s)",
+                hint=f"{machine} was not up within {deadline:g} s and was stopped; read the log, "
+                "then run `labctl up` again (it continues) or raise the deadline",
+            )
+        return self._failed(args, result, where=machine, log_path=log_path)
+
+    # -- queries -----------------------------------------------------------------------
+
+    def version(self) -> str:
+        """The version number, e.g. "2.3.4" (`vagrant --version` prints "Vagrant 2.3.4")."""
+        out = self._run(["--version"], timeout=QUERY_TIMEOUT).stdout.strip()
+        words = out.split()
+        if len(words) < 2 or words[0] != "Vagrant":
+            raise VagrantFailed("vagrant --version", 0, out, hint="unexpected output; is `vagrant` HashiCorp Vagrant?",
+                                what="`vagrant --version` printed no version and it")
+        return words[1]
+
+    def status(self) -> dict[str, MachineState]:
+        args = ["status", "--machine-readable"]
+        result = self._run(args, timeout=QUERY_TIMEOUT)
+        states = vagrant_cli.parse_status(result.stdout)
+        if not states:
+            raise self._failed(args, result, where="localhost",
+                               what="`vagrant status` listed no machine and it",
+                               hint="check the Vagrantfile in the lab folder: `labctl render`")
+        return states
+
+    def ssh_config(self, name: str) -> SSHConfig:
+        """`vagrant ssh-config NAME`, read anew on every call: the forwarded port can
+        change at every `up` (VirtualBox's port collision handling)."""
+        args = ["ssh-config", name]
+        result = self._run(args, timeout=QUERY_TIMEOUT, where=name)
+        try:
+            return vagrant_cli.parse_ssh_config(result.stdout)
+        except ValueError as exc:
+            raise VagrantFailed(self._display(args), result.rc, result.stdout + result.stderr, where=name,
+                                what=f"`{self._display(args)}` printed no usable Host block ({exc}) and it",
+                                hint="run `vagrant ssh-config NAME` in the lab folder to see why") from None
+
+    def ssh_target(self, name: str) -> SSHTarget:
+        from labctl.connectors.ssh import SSHTarget
+
+        conf = self.ssh_config(name)
+        if not conf.identity_files:
+            raise VagrantFailed(f"vagrant ssh-config {name}", 0, "", where=name,
+                                what=f"`vagrant ssh-config {name}` named no IdentityFile and it",
+                                hint="labctl logs in with the machine's key; check config.ssh in the Vagrantfile")
+        # Vagrant lists its generated per-machine key first when it replaced the insecure one.
+        return SSHTarget(name=name, host=conf.hostname, port=conf.port, user=conf.user,
+                         key_file=Path(conf.identity_files[0]))
+
+    def snapshot_list(self) -> dict[str, list[str]]:
+        """Snapshots per machine; machines without any (or not created) map to []."""
+        result = self._run(["snapshot", "list", "--machine-readable"], timeout=QUERY_TIMEOUT)
+        return vagrant_cli.parse_snapshot_list(result.stdout)
+
+    # -- changes -----------------------------------------------------------------------
+
+    def up(
+        self,
+        names: Sequence[str],
+        *,
+        max_parallel: int = 3,
+        deadline: float = BOOT_TIMEOUT,
+        provider: str | None = None,
+        on_event: Callable[[str, str], None] | None = None,
+    ) -> None:
+        """Bring ``names`` up: events "started", "running", "failed" go to ``on_event``."""
+        if max_parallel < 1:
+            raise UsageError(f"max_parallel must be >= 1, not {max_parallel}", hint="pass 1 to boot one at a time")
+        names = list(dict.fromkeys(names))
+        if not names:
+            return
+        self._exe()  # a missing binary is one HostNotReady, not one failure per machine
+        emit = on_event or (lambda _n, _e: None)
+        stop_starting = threading.Event()
+        live: dict[str, LoggedProcess] = {}
+        guard = threading.Lock()
+
+        def one(name: str) -> None:
+            args = ["up", name, "--no-provision", "--machine-readable"]
+            if provider:
+                args += ["--provider", provider]
+            with guard:
+                if stop_starting.is_set():
+                    return
+                live[name] = proc = self._start_logged(args, f"vagrant-up-{name}.log")
+            emit(name, "started")
+            try:
+                self._finish_logged(proc, args, name, deadline)
+            except BaseException:
+                stop_starting.set()
+                emit(name, "failed")
+                raise
+            emit(name, "running")
+
+        failures: dict[str, BaseException] = {}
+        pool = ThreadPoolExecutor(max_workers=min(max_parallel, len(names)), thread_name_prefix="vagrant-up")
+        futures: dict[Future, str] = {pool.submit(one, n): n for n in names}
+        try:
+            pending = set(futures)
+            while pending:
+                done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                for fut in done:
+                    if fut.exception() is not None:
+                        failures[futures[fut]] = fut.exception()
+        except BaseException:
+            # Ctrl-C reaches labctl only: every vagrant runs in its own session so that a
+            # deadline can kill its whole group. Pass the interrupt on, then stop them.
+            with guard:
+                stop_starting.set()
+                running = list(live.values())
+            for proc in running:
+                proc.stop(self.kill_grace)
+            raise
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+        if failures:
+            first_name = next(n for n in names if n in failures)
+            first = failures[first_name]
+            if isinstance(first, VagrantFailed):
+                for other in names:
+                    exc = failures.get(other)
+                    if exc is not None and exc is not first:
+                        first.evidence.append(f"also failed: {other}: {exc}")
+            raise first
+        self._check_running(names)
+
+    def _check_running(self, names: Sequence[str]) -> None:
+        """`vagrant up` exited 0; make sure Vagrant agrees each machine runs."""
+        states = self.status()
+        for name in names:
+            st = states.get(name)
+            if st is None or st.state != "running":
+                raise VagrantFailed(
+                    f"vagrant up {name} --no-provision", 0, "", where=name,
+                    what=f"`vagrant up {name}` exited 0 but the machine is {st.state if st else 'unknown'}; it",
+                    log_path=str(self.log_dir / f"vagrant-up-{name}.log"),
+                    hint="read the log; `vagrant status` in the lab folder shows the state",
+                )
+
+    def _each(self, verb: str, args: Sequence[str], names: Iterable[str], timeout: float, boots: bool = False) -> None:
+        """One call per named machine (its own log for booting commands), or one for all."""
+        targets = list(names) or [None]
+        for name in targets:
+            full = [*args[:1], *([name] if name else []), *args[1:]]
+            if boots:
+                log_name = f"vagrant-{verb}-{name}.log" if name else f"vagrant-{verb}.log"
+                self._run_logged(full, machine=name or "localhost", log_name=log_name, deadline=timeout)
+            else:
+                self._run(full, timeout=timeout, where=name or "localhost")
+
+    def halt(self, names: Iterable[str] = (), *, timeout: float = CHANGE_TIMEOUT) -> None:
+        self._each("halt", ["halt", "--machine-readable"], names, timeout)
+
+    def destroy(self, names: Iterable[str] = (), *, timeout: float = CHANGE_TIMEOUT) -> None:
+        self._each("destroy", ["destroy", "-f", "--machine-readable"], names, timeout)
+
+    def reload(self, names: Iterable[str] = (), *, timeout: float = BOOT_TIMEOUT) -> None:
+        self._each("reload", ["reload", "--no-provision", "--machine-readable"], names, timeout, boots=True)
+
+    def snapshot_save(self, name: str, machines: Iterable[str] = (), *, force: bool = False,
+                      timeout: float = CHANGE_TIMEOUT) -> None:
+        extra = ["--force"] if force else []
+        self._snapshot("save", name, machines, extra, timeout)
+
+    def snapshot_restore(self, name: str, machines: Iterable[str] = (), *, timeout: float = BOOT_TIMEOUT) -> None:
+        self._snapshot("restore", name, machines, ["--no-provision"], timeout)
+
+    def snapshot_delete(self, name: str, machines: Iterable[str] = (), *, timeout: float = CHANGE_TIMEOUT) -> None:
+        self._snapshot("delete", name, machines, [], timeout)
+
+    def _snapshot(self, verb: str, snap: str, machines: Iterable[str], extra: list[str], timeout: float) -> None:
+        if not snap or snap.startswith("-"):
+            raise UsageError(f"snapshot name {snap!r} is not valid", hint="use letters, digits, '-' or '_'")
+        # `vagrant snapshot VERB [vm-name] <name>`: machine before the snapshot name.
+        for machine in list(machines) or [None]:
+            args = ["snapshot", verb, *([machine] if machine else []), snap, *extra, "--machine-readable"]
+            self._run(args, timeout=timeout, where=machine or "localhost")

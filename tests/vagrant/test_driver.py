@@ -1,0 +1,275 @@
+"""VagrantDriver against the `vagrant` stand-in on PATH (tests/helpers/fake_vagrant.py)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from labctl.connectors.vagrant import MachineState, VagrantDriver
+from labctl.errors import ExitCode, HostNotReady, VagrantFailed
+from tests.helpers.fake_vagrant import max_overlap
+
+NODES = ["k8s-master", "k8s-node1", "k8s-node2"]
+
+
+@pytest.fixture
+def lab(fake_vagrant, tmp_path) -> Path:
+    return fake_vagrant.lab(tmp_path / "lab", NODES)
+
+
+@pytest.fixture
+def driver(lab, tmp_path) -> VagrantDriver:
+    return VagrantDriver(lab, log_dir=lab / ".labctl" / "logs", kill_grace=2.0)
+
+
+def alive(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def test_version(driver):
+    assert driver.version() == "2.3.4"
+
+
+def test_env_is_merged_into_the_callers_environment(lab):
+    # python-vagrant's env= replaces the environment; ours adds to it (PATH stays).
+    d = VagrantDriver(lab, log_dir=lab / "logs", env={"LABCTL_FAKE_VAGRANT_VERSION": "2.4.1"})
+    assert d.version() == "2.4.1"
+
+
+def test_status_lists_every_machine_of_the_vagrantfile(driver):
+    assert driver.status() == {n: MachineState(n, "not_created", "virtualbox") for n in NODES}
+
+
+def test_up_brings_machines_up_and_reports_events(driver, fake_vagrant, lab):
+    events = []
+    driver.up(["k8s-master", "k8s-node1"], on_event=lambda n, e: events.append((n, e)))
+    states = driver.status()
+    assert states["k8s-master"].state == states["k8s-node1"].state == "running"
+    assert states["k8s-node2"].state == "not_created"
+    for name in ("k8s-master", "k8s-node1"):
+        assert [e for n, e in events if n == name] == ["started", "running"]
+        log = (lab / ".labctl" / "logs" / f"vagrant-up-{name}.log").read_text()
+        assert f"==> {name}: Machine booted and ready!" in log
+        assert "labctl: exit 0" in log
+    ups = [c for c in fake_vagrant.calls(lab) if c.verb == "up"]
+    assert sorted(c.argv[1] for c in ups) == ["k8s-master", "k8s-node1"]
+    assert all("--no-provision" in c.argv for c in ups)
+
+
+def test_up_passes_the_provider(driver, fake_vagrant, lab):
+    driver.up(["k8s-node1"], provider="libvirt")
+    assert driver.status()["k8s-node1"] == MachineState("k8s-node1", "running", "libvirt")
+    (up,) = [c for c in fake_vagrant.calls(lab) if c.verb == "up"]
+    assert up.argv[up.argv.index("--provider") + 1] == "libvirt"
+
+
+def test_up_of_a_running_machine_is_harmless(driver):
+    driver.up(["k8s-node1"])
+    driver.up(["k8s-node1"])
+    assert driver.status()["k8s-node1"].state == "running"
+
+
+@pytest.mark.parametrize("max_parallel, expected", [(1, 1), (2, 2), (4, 4)])
+def test_up_runs_at_most_max_parallel_processes(fake_vagrant, tmp_path, max_parallel, expected):
+    names = [f"n{i}" for i in range(4)]
+    lab = fake_vagrant.lab(tmp_path / "lab", names)
+    fake_vagrant.up_seconds(0.6)
+    VagrantDriver(lab, log_dir=lab / "logs").up(names, max_parallel=max_parallel)
+    ups = [c for c in fake_vagrant.calls(lab) if c.verb == "up"]
+    assert len(ups) == 4 and all(c.rc == 0 for c in ups)
+    assert max_overlap(ups) == expected
+
+
+def test_ssh_target_is_read_again_after_each_up(driver, fake_vagrant, lab):
+    # VirtualBox may forward another host port at each boot (port collision handling).
+    fake_vagrant.set_host("k8s-node1", ports=[2201, 2299], user="vagrant", identity_file="/keys/node1")
+    driver.up(["k8s-node1"])
+    first = driver.ssh_target("k8s-node1")
+    assert (first.name, first.host, first.port, first.user, first.key_file) == (
+        "k8s-node1", "127.0.0.1", 2201, "vagrant", Path("/keys/node1"))
+    driver.halt(["k8s-node1"])
+    driver.up(["k8s-node1"])
+    assert driver.ssh_target("k8s-node1").port == 2299
+    assert sum(1 for c in fake_vagrant.calls(lab) if c.verb == "ssh-config") == 2
+
+
+def test_ssh_target_default_key_is_the_machines_own(driver, lab):
+    driver.up(["k8s-master"])
+    target = driver.ssh_target("k8s-master")
+    assert target.key_file == lab / ".vagrant" / "machines" / "k8s-master" / "virtualbox" / "private_key"
+
+
+def test_ssh_target_of_a_machine_not_running_raises_with_hint(driver):
+    with pytest.raises(VagrantFailed) as exc:
+        driver.ssh_target("k8s-node2")
+    err = exc.value
+    assert err.where == "k8s-node2" and err.rc == 1
+    assert "vagrant ssh-config k8s-node2" in err.command
+    assert any("not yet ready for SSH" in line for line in err.evidence)
+    assert "labctl up" in err.hint
+
+
+def test_failed_up_carries_evidence_log_and_hint(driver, fake_vagrant, lab):
+    fake_vagrant.fail("up", "k8s-node1", kind="hostonly")
+    events = []
+    with pytest.raises(VagrantFailed) as exc:
+        driver.up(NODES, max_parallel=3, on_event=lambda n, e: events.append((n, e)))
+    err = exc.value
+    assert err.exit_code == ExitCode.PROVIDER_FAILED
+    assert err.where == "k8s-node1" and err.rc == 1
+    assert err.command.startswith("vagrant up k8s-node1 --no-provision")
+    assert "k8s-node1" in str(err) and "exited 1" in str(err)
+    assert any("not within the" in line for line in err.evidence)
+    assert "Address: 192.168.56.31" in "\n".join(err.evidence)
+    assert "/etc/vbox/networks.conf" in err.hint
+    log = Path(err.log_path)
+    assert log.name == "vagrant-up-k8s-node1.log"
+    assert "error-exit: Vagrant::Errors::VirtualBoxInvalidHostSubnet" in log.read_text()
+    assert ("k8s-node1", "failed") in events
+    # The machines already booting were left to finish.
+    states = driver.status()
+    assert states["k8s-master"].state == states["k8s-node2"].state == "running"
+
+
+def test_after_a_failure_queued_machines_are_not_started(driver, fake_vagrant, lab):
+    fake_vagrant.fail("up", "k8s-master")
+    with pytest.raises(VagrantFailed) as exc:
+        driver.up(NODES, max_parallel=1)
+    assert exc.value.where == "k8s-master"
+    assert "VBoxManage" in exc.value.hint
+    assert [c.argv[1] for c in fake_vagrant.calls(lab) if c.verb == "up"] == ["k8s-master"]
+
+
+def test_every_failed_machine_is_named(driver, fake_vagrant):
+    fake_vagrant.fail("up", "k8s-node1", kind="vtx")
+    fake_vagrant.fail("up", "k8s-node2", kind="box")
+    with pytest.raises(VagrantFailed) as exc:
+        driver.up(NODES, max_parallel=3)
+    assert exc.value.where == "k8s-node1"
+    assert "BIOS" in exc.value.hint
+    assert any(line.startswith("also failed: k8s-node2") for line in exc.value.evidence)
+
+
+def test_deadline_kills_the_machines_process_group(driver, fake_vagrant, lab):
+    fake_vagrant.up_seconds(0.2, k8s_node1=60)
+    events = []
+    with pytest.raises(VagrantFailed) as exc:
+        driver.up(["k8s-master", "k8s-node1"], deadline=2.0, on_event=lambda n, e: events.append((n, e)))
+    err = exc.value
+    assert err.rc is None and err.where == "k8s-node1"
+    assert "timed out" in str(err) and "deadline 2 s" in str(err)
+    assert "2 s" in err.hint
+    (call,) = [c for c in fake_vagrant.calls(lab) if c.verb == "up" and c.argv[1] == "k8s-node1"]
+    assert call.end is None  # the stand-in never finished
+    assert call.child_pids, "the stand-in spends its boot time in a child process"
+    # vagrant and the child it started (as VBoxManage would be) are both gone.
+    assert not alive(call.pid)
+    assert not any(alive(pid) for pid in call.child_pids)
+    assert "deadline of 2 s passed" in Path(err.log_path).read_text()
+    assert ("k8s-master", "running") in events and ("k8s-node1", "failed") in events
+
+
+def test_missing_vagrant_binary_is_host_not_ready(lab, tmp_path):
+    empty = tmp_path / "empty-bin"
+    empty.mkdir()
+    d = VagrantDriver(lab, log_dir=lab / "logs", env={"PATH": str(empty)})
+    for call in (d.version, d.status, lambda: d.up(["k8s-master"]), lambda: d.ssh_target("k8s-master")):
+        with pytest.raises(HostNotReady) as exc:
+            call()
+        assert exc.value.exit_code == ExitCode.HOST_NOT_READY
+        assert "vagrant" in str(exc.value) and "install Vagrant" in exc.value.hint
+
+
+def test_missing_vagrantfile_hints_at_render(fake_vagrant, tmp_path):
+    folder = tmp_path / "no-lab"
+    folder.mkdir()
+    with pytest.raises(VagrantFailed) as exc:
+        VagrantDriver(folder, log_dir=folder / "logs").status()
+    assert "labctl render" in exc.value.hint
+
+
+def test_halt_and_reload(driver, fake_vagrant, lab):
+    driver.up(NODES)
+    driver.halt(["k8s-node2"])
+    assert driver.status()["k8s-node2"].state == "poweroff"
+    driver.reload(["k8s-node2"])
+    assert driver.status()["k8s-node2"].state == "running"
+    assert (lab / ".labctl" / "logs" / "vagrant-reload-k8s-node2.log").exists()
+    driver.halt()
+    assert {s.state for s in driver.status().values()} == {"poweroff"}
+    reload_call = next(c for c in fake_vagrant.calls(lab) if c.verb == "reload")
+    assert "--no-provision" in reload_call.argv
+
+
+def test_failed_halt_raises_with_the_command(driver, fake_vagrant):
+    driver.up(["k8s-master"])
+    fake_vagrant.fail("halt", "*")
+    with pytest.raises(VagrantFailed) as exc:
+        driver.halt(["k8s-master"])
+    assert exc.value.command.startswith("vagrant halt k8s-master")
+    assert exc.value.rc == 1
+    assert any("VBoxManage" in line for line in exc.value.evidence)
+
+
+def test_destroy_forgets_machines(driver, fake_vagrant, lab):
+    driver.up(["k8s-master", "k8s-node1"])
+    driver.destroy(["k8s-node1"])
+    assert driver.status()["k8s-node1"].state == "not_created"
+    assert driver.status()["k8s-master"].state == "running"
+    driver.destroy()
+    assert {s.state for s in driver.status().values()} == {"not_created"}
+    driver.destroy()  # again: nothing left, still fine
+    assert all("-f" in c.argv for c in fake_vagrant.calls(lab) if c.verb == "destroy")
+
+
+def test_snapshots_save_list_restore_delete(driver, fake_vagrant, lab):
+    driver.up(["k8s-master", "k8s-node1"])
+    assert driver.snapshot_list() == {"k8s-master": [], "k8s-node1": [], "k8s-node2": []}
+    driver.snapshot_save("base")
+    driver.snapshot_save("pod-3", ["k8s-node1"])
+    assert driver.snapshot_list() == {"k8s-master": ["base"], "k8s-node1": ["base", "pod-3"], "k8s-node2": []}
+    driver.halt()
+    driver.snapshot_restore("base", ["k8s-master"])
+    assert driver.status()["k8s-master"].state == "running"
+    restore = next(c for c in fake_vagrant.calls(lab) if c.argv[:2] == ["snapshot", "restore"])
+    assert restore.argv[2:4] == ["k8s-master", "base"] and "--no-provision" in restore.argv
+    driver.snapshot_delete("base", ["k8s-node1"])
+    assert driver.snapshot_list()["k8s-node1"] == ["pod-3"]
+
+
+def test_snapshot_errors_name_the_fix(driver):
+    driver.up(["k8s-node1"])
+    with pytest.raises(VagrantFailed) as exc:
+        driver.snapshot_restore("nope", ["k8s-node1"])
+    assert "snapshot list" in exc.value.hint
+    driver.snapshot_save("s1", ["k8s-node1"])
+    with pytest.raises(VagrantFailed) as exc:
+        driver.snapshot_save("s1", ["k8s-node1"])
+    assert "--force" in exc.value.hint
+    driver.snapshot_save("s1", ["k8s-node1"], force=True)
+    assert driver.snapshot_list()["k8s-node1"] == ["s1"]
+
+
+def test_python_vagrant_reads_the_stand_in_like_real_vagrant(fake_vagrant, lab):
+    """python-vagrant (a dependency) parses the stand-in's output: same format as the CLI."""
+    import vagrant
+
+    fake_vagrant.set_host("k8s-node1", port=2201, identity_file="/keys/n1")
+    v = vagrant.Vagrant(root=str(lab), env=dict(os.environ), quiet_stdout=True, quiet_stderr=True)
+    assert [(s.name, s.state, s.provider) for s in v.status()] == [
+        (n, "not_created", "virtualbox") for n in NODES]
+    v.up(vm_name="k8s-node1", no_provision=True)
+    assert v.status(vm_name="k8s-node1")[0].state == "running"
+    assert v.conf(vm_name="k8s-node1")["Port"] == "2201"
+    assert v.keyfile(vm_name="k8s-node1") == "/keys/n1"
+    v.snapshot_save("s1")
+    v.halt(vm_name="k8s-node1")
+    assert v.status(vm_name="k8s-node1")[0].state == "poweroff"
+    v.destroy(vm_name="k8s-node1")
+    assert v.status(vm_name="k8s-node1")[0].state == "not_created"
