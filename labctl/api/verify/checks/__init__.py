@@ -1,0 +1,1 @@
+"""The checks of the catalogue, grouped by what they look at (lab, pods, services)."""

@@ -1,0 +1,105 @@
+"""Fixtures of the verify tests: a lab whose addresses are loopback aliases, real
+servers on them, a real sshd standing for every node, the fake 1.27 API server."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from labctl.api.spec import LabSpec, MetalLB, Network, default_nodes, validate
+from tests.verify.netfakes import DnsServer, HttpServer, SilentListener
+
+
+def loopback_spec() -> LabSpec:
+    """The course's lab on 127.56.N.0/24: .30 master, .31 k8s-node1, .32 k8s-node2."""
+    third = random.randint(1, 250)
+    net = f"127.56.{third}.0/24"
+    network = Network(host_only=net, vbox_networks_conf_allows=True)
+    spec = LabSpec(
+        network=network,
+        metallb=MetalLB(pool=f"127.56.{third}.200-127.56.{third}.220"),
+        nodes=default_nodes(2, network),
+    )
+    validate(spec)
+    return spec
+
+
+@pytest.fixture
+def lab_spec() -> LabSpec:
+    return loopback_spec()
+
+
+class Servers:
+    def __init__(self):
+        self.started: list = []
+
+    def http(self, address: str, port: int, body: str, **kw) -> HttpServer:
+        s = HttpServer(address, port, body, **kw)
+        self.started.append(s)
+        return s
+
+    def silent(self, address: str, port: int) -> SilentListener:
+        s = SilentListener(address, port)
+        self.started.append(s)
+        return s
+
+    def dns(self, address: str, records: dict[str, str], port: int = 53) -> DnsServer:
+        s = DnsServer(address, records, port)
+        self.started.append(s)
+        return s
+
+    def stop(self) -> None:
+        for s in reversed(self.started):
+            s.stop()
+
+
+@pytest.fixture
+def servers():
+    reg = Servers()
+    yield reg
+    reg.stop()
+
+
+@pytest.fixture
+def node_runner(sshd_factory, tmp_path):
+    """Every node is the same real sshd on loopback: commands (curl, python3) really
+    run, on this host, against the loopback servers of the test."""
+    from labctl.api.verify.context import SessionNodeRunner
+    from labctl.connectors.ssh import SSHSession
+
+    host = sshd_factory()
+    opened: list[str] = []
+
+    def open_session(node: str):
+        opened.append(node)
+        session = SSHSession(host.target(node), known_hosts=tmp_path / "known_hosts")
+        session.connect(10.0)
+        return session
+
+    runner = SessionNodeRunner(open_session)
+    runner.opened = opened
+    runner.sshd = host
+    yield runner
+    runner.close()
+
+
+@pytest.fixture
+def kube(fake_apiserver):
+    from labctl.connectors.kube import KubeClient
+
+    client = KubeClient(fake_apiserver.kubeconfig, timeout=5.0)
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def vctx(lab_spec, kube, node_runner):
+    from labctl.api.verify.context import VerifyContext
+
+    return VerifyContext(spec=lab_spec, cluster=kube, nodes=node_runner, http_timeout=1.0)
+
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "k8s"
