@@ -352,6 +352,10 @@ class SSHSession:
             timed_out = self._pump(chan, streams, end)
             if not timed_out:
                 timed_out = not chan.status_event.wait(max(0.0, end - time.monotonic()))
+        except BaseException:
+            # Ctrl-C or a failing on_line callback: do not leave the channel open.
+            chan.close()
+            raise
         finally:
             streams.finish()
         duration = time.monotonic() - started
