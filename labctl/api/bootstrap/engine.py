@@ -137,9 +137,9 @@ class Engine:
 
     def gather(self, node: str) -> dict[str, str]:
         """Run facts.sh on the node and keep its answer as the node's current facts."""
-        if node + ":facts" not in self._uploaded:
+        if f"{node}:{self.catalogue.FACTS_SCRIPT}" not in self._uploaded:
             self.upload(node, [self.catalogue.FACTS_SCRIPT])
-            self._uploaded.add(node + ":facts")
+            self._uploaded.add(f"{node}:{self.catalogue.FACTS_SCRIPT}")
         cmd = self.catalogue.facts_command()
         res = self.sessions[node].run(cmd, timeout=120.0)
         if res.rc != 0:
@@ -232,9 +232,11 @@ class Engine:
         t0 = time.monotonic()
         self.bus.emit(ev.STEP, step.title, node=node, step=step.id, phase=step.phase, status=ev.RUNNING)
         try:
-            if node + ":scripts" not in self._uploaded:
-                self.upload(node)
-                self._uploaded.add(node + ":scripts")
+            # Only the scripts that run travel: a resumed or finished lab uploads little.
+            name = self.catalogue.script_name(step)
+            if f"{node}:{name}" not in self._uploaded:
+                self.upload(node, [name])
+                self._uploaded.add(f"{node}:{name}")
             if step.id in self.before:
                 self.before[step.id](self, node)
 

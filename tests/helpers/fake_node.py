@@ -1,0 +1,195 @@
+"""pytest plugin: a whole lab of fake nodes behind real sshd servers (``fake_lab``).
+
+Each node is a real OpenSSH server on loopback (tests/helpers/sshd.py) whose
+ForceCommand is tests/helpers/fake_node_shell.py with the node's own state folder: it
+emulates the node's OS (facts, step scripts, kubeadm, kubectl) without running
+anything on this machine. The `vagrant` stand-in (tests/helpers/fake_vagrant.py)
+answers `ssh-config` with those servers, and a stand-in `VBoxManage` (VirtualBox
+cannot run here) lets `labctl doctor` pass. So `labctl up` runs for real: real
+Vagrant CLI parsing, real paramiko sessions, real uploads; only the VMs are fake.
+
+    def test_x(fake_lab):
+        lab = fake_lab(workers=2)
+        lab.nodes["k8s-node1"].fail("containerd", rc=100, output="E: Unable to locate package containerd")
+        r = lab.labctl("up")
+        assert r.returncode == 6
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+SHELL = Path(__file__).resolve().parent / "fake_node_shell.py"
+REPO = Path(__file__).resolve().parents[2]
+
+_FAKE_VBOXMANAGE = """#!/bin/sh
+# Stand-in for VirtualBox's CLI: only `--version`, which is all `labctl doctor` asks.
+case "$1" in
+  --version|-v) echo 7.0.14r161095 ;;
+  *) echo "VBoxManage: error: this is a test stand-in; VirtualBox cannot run here" >&2; exit 1 ;;
+esac
+"""
+
+
+class FakeNode:
+    def __init__(self, root: Path, name: str, role: str, ip: str, lab: str):
+        self.dir = root
+        self.name = name
+        self.role = role
+        self.ip = ip
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self._write_conf({"name": name, "role": role, "ip": ip, "lab": lab})
+        self.sshd = None
+
+    # -- configuration (read by the node's shell on every command) -----------------------
+
+    def conf(self) -> dict:
+        return json.loads((self.dir / "node.json").read_text())
+
+    def _write_conf(self, conf: dict) -> None:
+        tmp = self.dir / "node.json.tmp"
+        tmp.write_text(json.dumps(conf, indent=1))
+        os.replace(tmp, self.dir / "node.json")
+
+    def update(self, **kw) -> None:
+        conf = self.conf()
+        conf.update(kw)
+        self._write_conf(conf)
+
+    def fail(self, step: str, *, rc: int = 1, output: str = "labctl: injected failure", times: int = 1) -> None:
+        """The step's script fails ``times`` times (then works) with ``output`` and ``rc``."""
+        conf = self.conf()
+        conf.setdefault("fail", {})[step] = {"rc": rc, "output": output, "times": times}
+        self._write_conf(conf)
+
+    def clear_failures(self) -> None:
+        self.update(fail={})
+
+    def delay(self, seconds: float, step: str | None = None) -> None:
+        """Every step (or one step) takes ``seconds`` (a modeled step time)."""
+        conf = self.conf()
+        if step is None:
+            conf["delay"] = seconds
+        else:
+            conf.setdefault("delays", {})[step] = seconds
+        self._write_conf(conf)
+
+    # -- what happened on the node -------------------------------------------------------
+
+    def state(self) -> dict:
+        try:
+            return json.loads((self.dir / "state.json").read_text())
+        except FileNotFoundError:
+            return {"done": [], "tokens": [], "failures_used": {}}
+
+    def done_steps(self) -> list[str]:
+        return list(self.state()["done"])
+
+    def journal(self) -> list[dict]:
+        path = self.dir / "journal.jsonl"
+        if not path.exists():
+            return []
+        return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+    def step_runs(self) -> list[dict]:
+        return [e for e in self.journal() if e["kind"] == "step"]
+
+    def file(self, remote_path: str) -> Path:
+        return self.dir / "fs" / remote_path.lstrip("/")
+
+    def mark_done(self, *steps: str) -> None:
+        """Pretend these steps ran before (a node prepared by hand)."""
+        st = self.state()
+        st["done"] = list(dict.fromkeys([*st["done"], *steps]))
+        (self.dir / "state.json").write_text(json.dumps(st))
+
+
+@dataclass
+class FakeLab:
+    dir: Path
+    nodes: dict[str, FakeNode]
+    fake_vagrant: object
+
+    @property
+    def env(self) -> dict[str, str]:
+        """The test's environment now (fake_vagrant.fail() etc. change it), for the CLI."""
+        env = dict(os.environ)
+        env["PYTHONPATH"] = str(REPO) + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+        return env
+
+    @property
+    def master(self) -> FakeNode:
+        return next(n for n in self.nodes.values() if n.role == "master")
+
+    @property
+    def workers(self) -> list[FakeNode]:
+        return [n for n in self.nodes.values() if n.role == "worker"]
+
+    def labctl(self, *args: str, timeout: float = 120.0, input: str | None = None) -> subprocess.CompletedProcess:
+        """Run the real CLI in a subprocess (no terminal), in this lab's folder."""
+        return subprocess.run(
+            [sys.executable, "-m", "labctl", "--dir", str(self.dir), *args],
+            capture_output=True, text=True, timeout=timeout, env=self.env, input=input,
+            stdin=None if input is not None else subprocess.DEVNULL,
+        )
+
+    def popen(self, *args: str) -> subprocess.Popen:
+        return subprocess.Popen(
+            [sys.executable, "-m", "labctl", "--dir", str(self.dir), *args],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True, env=self.env,
+        )
+
+    def all_step_runs(self) -> list[tuple[str, dict]]:
+        return sorted(((n.name, e) for n in self.nodes.values() for e in n.step_runs()), key=lambda x: x[1]["start"])
+
+    def tokens(self) -> list[str]:
+        return list(self.master.state()["tokens"])
+
+
+@pytest.fixture
+def fake_lab(sshd_factory, fake_vagrant, tmp_path_factory, monkeypatch) -> Iterator[Callable[..., FakeLab]]:
+    made: list[FakeLab] = []
+
+    def make(workers: int = 2, *, delay: float = 0.0, name: str | None = None, write_spec: bool = False) -> FakeLab:
+        from labctl.api.initfile import init_lab
+        from labctl.api.paths import LabPaths
+        from labctl.api.spec import default_spec
+
+        base = tmp_path_factory.mktemp("fakelab")
+        lab_dir = base / "lab"
+        lab_dir.mkdir()
+        spec = default_spec(workers, name=name)
+        if write_spec or workers != 2 or name:
+            init_lab(LabPaths(lab_dir), workers=workers, name=name)
+        bindir = base / "bin"
+        bindir.mkdir()
+        (bindir / "VBoxManage").write_text(_FAKE_VBOXMANAGE)
+        (bindir / "VBoxManage").chmod(0o755)
+        home = base / "home"
+        home.mkdir()
+        monkeypatch.setenv("PATH", f"{bindir}{os.pathsep}{os.environ['PATH']}")
+        monkeypatch.setenv("HOME", str(home))
+        monkeypatch.delenv("LABCTL_DIR", raising=False)
+        monkeypatch.delenv("KUBECONFIG", raising=False)
+        nodes = {}
+        for node in spec.nodes:
+            fake = FakeNode(base / "cluster" / node.name, node.name, node.role, node.ip, spec.name)
+            if delay:
+                fake.delay(delay)
+            fake.sshd = sshd_factory(force_command=f"{sys.executable} {SHELL} {fake.dir}")
+            fake_vagrant.set_target(fake.sshd.target(node.name))
+            nodes[node.name] = fake
+        fake_vagrant.watch(lab_dir)
+        lab = FakeLab(lab_dir, nodes, fake_vagrant)
+        made.append(lab)
+        return lab
+
+    yield make
