@@ -1,0 +1,236 @@
+"""Rendering a lab folder: the Vagrantfile and each node's scripts, deterministic,
+atomic, and cleaned of nodes that left the spec."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from dataclasses import replace
+
+import pytest
+import yaml
+
+from labctl.api.bootstrap import steps as cat
+from labctl.api.paths import LabPaths
+from labctl.api.render import join_configuration, kubeadm_init_config, render_lab, render_vagrantfile, ruby_string
+from labctl.api.spec import Box, default_spec
+from labctl.errors import SpecError
+from tests.render.conftest import SPECS, custom_network_spec, libvirt_spec
+
+
+def _snapshot(root):
+    return {str(p.relative_to(root)): (p.read_bytes(), p.stat().st_mtime_ns, p.stat().st_mode & 0o777)
+            for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+@pytest.mark.parametrize("name", sorted(SPECS))
+def test_second_render_is_byte_identical_and_touches_nothing(tmp_path, name):
+    spec = SPECS[name]()
+    paths = LabPaths(tmp_path)
+    first = render_lab(spec, paths)
+    assert first.unchanged == [] and first.removed == []
+    before = _snapshot(tmp_path)
+    second = render_lab(spec, paths)
+    assert second.written == [] and second.removed == []
+    assert sorted(second.unchanged) == sorted(first.written)
+    assert _snapshot(tmp_path) == before
+
+
+def test_output_does_not_depend_on_the_lab_folder(tmp_path):
+    a, b = tmp_path / "a", tmp_path / "elsewhere" / "b"
+    render_lab(default_spec(), LabPaths(a))
+    render_lab(default_spec(), LabPaths(b))
+    assert {k: v[0] for k, v in _snapshot(a).items()} == {k: v[0] for k, v in _snapshot(b).items()}
+
+
+def test_files_and_modes(tmp_path):
+    paths = LabPaths(tmp_path)
+    render_lab(default_spec(), paths)
+    snap = _snapshot(tmp_path)
+    assert snap["Vagrantfile"][2] == 0o644
+    master = sorted(k for k in snap if k.startswith("scripts/k8s-master/"))
+    worker = sorted(k for k in snap if k.startswith("scripts/k8s-node1/"))
+    assert [k.split("/")[-1] for k in master] == [
+        "01-swap.sh", "02-kernel.sh", "03-containerd.sh", "04-kubelet-config.sh", "05-kube-packages.sh",
+        "06-kubeadm-init.sh", "07-calico.sh", "09-metallb.sh", "10-nodes-ready.sh", "facts.sh",
+    ]
+    assert [k.split("/")[-1] for k in worker] == [
+        "01-swap.sh", "02-kernel.sh", "03-containerd.sh", "04-kubelet-config.sh", "05-kube-packages.sh",
+        "08-kubeadm-join.sh", "facts.sh",
+    ]
+    assert all(snap[k][2] == 0o755 for k in master + worker)
+    assert not any(".tmp" in k for k in snap)
+
+
+def test_scripts_of_removed_nodes_are_deleted_but_user_files_stay(tmp_path):
+    paths = LabPaths(tmp_path)
+    render_lab(default_spec(workers=3), paths)
+    (paths.node_scripts("k8s-node2") / "notes.txt").write_text("mine")
+    result = render_lab(default_spec(workers=1), paths)
+    removed = {str(p.relative_to(tmp_path)) for p in result.removed}
+    assert "scripts/k8s-node3/facts.sh" in removed and "scripts/k8s-node2/08-kubeadm-join.sh" in removed
+    assert not paths.node_scripts("k8s-node3").exists()
+    assert [p.name for p in paths.node_scripts("k8s-node2").iterdir()] == ["notes.txt"]
+    assert 'config.vm.define "k8s-node2"' not in paths.vagrantfile.read_text()
+
+
+def test_invalid_spec_writes_nothing(tmp_path):
+    bad = replace(default_spec(), metallb=replace(default_spec().metallb, pool="192.168.56.30-192.168.56.40"))
+    with pytest.raises(SpecError) as err:
+        render_lab(bad, LabPaths(tmp_path))
+    assert err.value.field == "metallb.pool"
+    assert list(tmp_path.iterdir()) == []
+
+
+# ------------------------------------------------------------------ the Vagrantfile
+
+
+def _define_blocks(text: str) -> dict[str, str]:
+    blocks = re.split(r"\n  config\.vm\.define ", text)[1:]
+    return {re.match(r'"([^"]+)"', b).group(1): b for b in blocks}
+
+
+@pytest.mark.parametrize("name", sorted(SPECS))
+def test_vagrantfile_has_one_define_per_node_with_its_settings(name):
+    spec = SPECS[name]()
+    text = render_vagrantfile(spec)
+    blocks = _define_blocks(text)
+    assert list(blocks) == [n.name for n in spec.nodes]
+    assert text.count("config.vm.define") == len(spec.nodes)
+    assert f'config.vm.box = "{spec.box.name}"' in text
+    assert f'config.vm.box_version = "{spec.box.version}"' in text
+    assert 'config.vm.synced_folder ".", "/vagrant", disabled: true' in text
+    assert "provision" not in text.replace("no provisioners", "")
+    for node in spec.nodes:
+        b = blocks[node.name]
+        assert f'node.vm.hostname = "{node.name}"' in b
+        assert re.search(rf'node\.vm\.network "private_network", ip: "{re.escape(node.ip)}", netmask: "255\.255\.255\.0"', b)
+        assert f'vb.name = "{spec.name}-{node.name}"' in b
+        assert f"vb.cpus = {node.cpus}\n" in b and f"vb.memory = {node.memory}\n" in b
+        assert "vb.linked_clone = true" in b
+        assert f'vb.customize ["modifyvm", :id, "--groups", "/{spec.name}"]' in b
+        assert ('node.vm.provider "libvirt"' in b) == (spec.provider == "libvirt")
+    assert ("config.vm.boot_timeout" in text) == (spec.provider == "libvirt")
+
+
+def test_libvirt_block():
+    spec = libvirt_spec()
+    text = render_vagrantfile(spec)
+    assert "config.vm.boot_timeout = 900" in text
+    b = _define_blocks(text)["k8s-node1"]
+    for line in ('lv.cpus = 2', 'lv.memory = 2048', 'lv.driver = "qemu"', 'lv.cpu_mode = "custom"', 'lv.cpu_model = "qemu64"',
+                 'libvirt__network_name: "virt-lab-hostonly"', 'libvirt__forward_mode: "none"', 'libvirt__dhcp_enabled: false'):
+        assert line in b, line
+    no_model = replace(spec, libvirt=replace(spec.libvirt, cpu_model="", cpu_mode="host-passthrough"))
+    assert "cpu_model" not in render_vagrantfile(no_model)
+
+
+def test_ruby_strings_are_literal():
+    nasty = 'evil"#{`id`}\\ \n\x01end'
+    lit = ruby_string(nasty)
+    out = subprocess.run(["ruby", "-e", f"print {lit}"], capture_output=True, check=True).stdout.decode()
+    assert out == nasty
+    spec = replace(default_spec(), box=Box(name='odd/"box"#{x}', version="1.0.0"))
+    assert 'config.vm.box = "odd/\\"box\\"\\#{x}"' in render_vagrantfile(spec)
+
+
+# ------------------------------------------------------------------ kubeadm configs
+
+
+def test_kubeadm_init_config_fields():
+    spec = custom_network_spec()
+    docs = {d["kind"]: d for d in yaml.safe_load_all(kubeadm_init_config(spec))}
+    init, cluster, kubelet = docs["InitConfiguration"], docs["ClusterConfiguration"], docs["KubeletConfiguration"]
+    assert init["apiVersion"] == cluster["apiVersion"] == "kubeadm.k8s.io/v1beta3"
+    assert init["localAPIEndpoint"] == {"advertiseAddress": "192.168.58.10", "bindPort": 6443}
+    assert init["nodeRegistration"]["name"] == "cp"
+    assert init["nodeRegistration"]["kubeletExtraArgs"] == {"node-ip": "192.168.58.10"}
+    assert cluster["kubernetesVersion"] == "v1.27.16"
+    assert cluster["controlPlaneEndpoint"] == "192.168.58.10:6443"
+    assert cluster["networking"] == {"podSubnet": "172.16.0.0/16", "serviceSubnet": "10.112.0.0/16"}
+    assert kubelet == {"apiVersion": "kubelet.config.k8s.io/v1beta1", "kind": "KubeletConfiguration", "cgroupDriver": "systemd"}
+
+
+def test_init_script_embeds_the_config_verbatim(tmp_path):
+    paths = LabPaths(tmp_path)
+    spec = default_spec()
+    render_lab(spec, paths)
+    script = (paths.node_scripts("k8s-master") / "06-kubeadm-init.sh").read_text()
+    assert "<<'KUBEADM'\n" + kubeadm_init_config(spec) + "KUBEADM\n" in script
+    assert "kubeadm init --config" in script
+
+
+TOKEN, HASH = "abcdef.0123456789abcdef", "sha256:" + "ab" * 32
+
+
+def test_join_configuration():
+    spec = default_spec()
+    node = spec.node("k8s-node2")
+    doc = yaml.safe_load(join_configuration(spec, node, TOKEN, HASH))
+    assert doc["apiVersion"] == "kubeadm.k8s.io/v1beta3" and doc["kind"] == "JoinConfiguration"
+    assert doc["discovery"]["bootstrapToken"] == {"apiServerEndpoint": "192.168.56.30:6443", "token": TOKEN, "caCertHashes": [HASH]}
+    assert doc["nodeRegistration"]["name"] == "k8s-node2"
+    assert doc["nodeRegistration"]["kubeletExtraArgs"] == {"node-ip": "192.168.56.32"}
+
+
+def test_join_configuration_refuses_a_malformed_token_without_echoing_it():
+    spec = default_spec()
+    with pytest.raises(ValueError) as err:
+        join_configuration(spec, spec.node("k8s-node1"), "s3cret-not-a-token", HASH)
+    assert "s3cret" not in str(err.value)
+    with pytest.raises(ValueError):
+        join_configuration(spec, spec.node("k8s-node1"), TOKEN, "md5:00")
+
+
+# ------------------------------------------------------------------ what the scripts do
+
+
+def _scripts(tmp_path, spec):
+    paths = LabPaths(tmp_path)
+    render_lab(spec, paths)
+    return {(n.name, p.name): p.read_text() for n in spec.nodes for p in paths.node_scripts(n.name).iterdir()}
+
+
+def test_scripts_carry_the_spec_values(tmp_path):
+    spec = custom_network_spec()
+    s = _scripts(tmp_path, spec)
+    assert 'want_args="--node-ip=192.168.58.11"' in s[("k8s-node1", "04-kubelet-config.sh")]
+    assert "/run/systemd/resolve/resolv.conf" in s[("k8s-node1", "04-kubelet-config.sh")]
+    pk = s[("w2", "05-kube-packages.sh")]
+    assert "repo=https://pkgs.k8s.io/core:/stable:/v1.27/deb/" in pk
+    assert "want=1.27.16-1.1" in pk and "apt-mark hold" in pk
+    assert 'fail "cannot reach pkgs.k8s.io (${repo}) from w2' in pk and f"{cat.EXIT_UNREACHABLE}\n" in pk
+    calico = s[("cp", "07-calico.sh")]
+    assert "https://raw.githubusercontent.com/projectcalico/calico/v3.26.4/manifests/calico.yaml" in calico
+    assert "pod_cidr=172.16.0.0/16" in calico and "autodetect=cidr=192.168.58.0/24" in calico
+    assert "set env daemonset/calico-node" in calico
+    metallb = s[("cp", "09-metallb.sh")]
+    assert "https://raw.githubusercontent.com/metallb/metallb/v0.13.12/config/manifests/metallb-native.yaml" in metallb
+    pool_doc = metallb.split("<<'POOL'\n")[1].split("\nPOOL\n")[0]
+    pool, l2 = yaml.safe_load_all(pool_doc)
+    assert pool["apiVersion"] == l2["apiVersion"] == "metallb.io/v1beta1"
+    assert pool["kind"] == "IPAddressPool" and pool["spec"]["addresses"] == ["192.168.58.100-192.168.58.120"]
+    assert l2["kind"] == "L2Advertisement" and l2["spec"]["ipAddressPools"] == [pool["metadata"]["name"]]
+    ready = s[("cp", "10-nodes-ready.sh")]
+    assert "expected=cp/192.168.58.10,k8s-node1/192.168.58.11,w2/192.168.58.12" in ready
+    join = s[("w2", "08-kubeadm-join.sh")]
+    assert f"join_config={cat.JOIN_CONFIG_PATH}" in join and "kubeadm join --config" in join
+    assert not any(re.search(r"\b[a-z0-9]{6}\.[a-z0-9]{16}\b", text) for text in s.values())  # no token anywhere
+    facts = s[("w2", "facts.sh")]
+    assert "fact node_ip 192.168.58.12" in facts and "kc get nodes" not in facts
+    assert "kc get nodes" in s[("cp", "facts.sh")]
+
+
+def test_control_plane_taint_removed_only_without_workers(tmp_path):
+    none = _scripts(tmp_path / "a", default_spec(workers=0))[("k8s-master", "06-kubeadm-init.sh")]
+    some = _scripts(tmp_path / "b", default_spec(workers=1))[("k8s-master", "06-kubeadm-init.sh")]
+    assert "control-plane:NoSchedule-" in none and "control-plane:NoSchedule-" not in some
+
+
+def test_every_step_script_is_strict_bash(tmp_path):
+    for (node, name), text in _scripts(tmp_path, default_spec()).items():
+        assert text.startswith("#!/usr/bin/env bash\n"), (node, name)
+        if name != "facts.sh":
+            assert "\nset -euo pipefail\n" in text, (node, name)
+        else:
+            assert "set -e" not in text and text.rstrip().endswith("exit 0")
