@@ -187,3 +187,35 @@ def test_missing_key_file_is_not_found(tmp_path, sshd_host):
     with pytest.raises(NotFound) as info:
         SSHSession(target, known_hosts=tmp_path / "kh").connect(deadline=1)
     assert "nokey" in info.value.message
+
+
+def test_a_silent_port_is_bounded_by_the_deadline(sshd_host, tmp_path):
+    # Accepts the TCP connection but never says a word (a guest hung during boot).
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    held: list[socket.socket] = []
+    stop = threading.Event()
+
+    def hold() -> None:
+        listener.settimeout(0.1)
+        while not stop.is_set():
+            try:
+                held.append(listener.accept()[0])
+            except OSError:
+                pass
+
+    holder = threading.Thread(target=hold, daemon=True)
+    holder.start()
+    target = SSHTarget("k8s-master", "127.0.0.1", listener.getsockname()[1], "root", sshd_host.key_file)
+    try:
+        with SSHSession(target, known_hosts=tmp_path / "kh") as session:
+            with pytest.raises(DeadlineExceeded) as info:
+                session.connect(deadline=2)
+        assert "banner" in info.value.message.lower()
+    finally:
+        stop.set()
+        holder.join()
+        for conn in held:
+            conn.close()
+        listener.close()
