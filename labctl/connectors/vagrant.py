@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 from labctl.connectors import vagrant_cli
 from labctl.connectors.vagrant_cli import MachineState, SSHConfig
 from labctl.connectors.vagrant_proc import LoggedProcess, ProcResult, run_captured
-from labctl.errors import HostNotReady, UsageError, VagrantFailed
+from labctl.errors import HostNotReady, NotFound, UsageError, VagrantFailed
 
 if TYPE_CHECKING:
     from labctl.connectors.ssh import SSHTarget
@@ -75,6 +75,9 @@ class VagrantDriver:
         return merged
 
     def _exe(self) -> str:
+        """The vagrant binary on the PATH the calls will use; checks the lab folder too."""
+        if not self.lab_dir.is_dir():
+            raise NotFound(f"lab folder {self.lab_dir} does not exist", hint="create it with `labctl init`")
         found = shutil.which(self.executable, path=self.env.get("PATH", os.defpath))
         if not found:
             raise HostNotReady(f"vagrant: `{self.executable}` not found on PATH", hint=INSTALL_HINT)
@@ -102,9 +105,6 @@ class VagrantDriver:
                 [self._exe(), *args], cwd=self.lab_dir, env=self.env, timeout=timeout, grace=self.kill_grace
             )
         except FileNotFoundError as exc:
-            # The binary vanished between which() and exec, or the lab folder is gone.
-            if not self.lab_dir.is_dir():
-                raise UsageError(f"lab folder {self.lab_dir} does not exist", hint="run `labctl init` there first") from exc
             raise HostNotReady(f"vagrant: cannot run `{self.executable}`: {exc.strerror}", hint=INSTALL_HINT) from exc
         if not result.succeeded:
             hint = None
@@ -145,7 +145,7 @@ class VagrantDriver:
         words = out.split()
         if len(words) < 2 or words[0] != "Vagrant":
             raise VagrantFailed("vagrant --version", 0, out, hint="unexpected output; is `vagrant` HashiCorp Vagrant?",
-                                what="`vagrant --version` printed no version and it")
+                                what=f"`vagrant --version` (printed {out[:60]!r}, no version)")
         return words[1]
 
     def status(self) -> dict[str, MachineState]:
@@ -154,7 +154,7 @@ class VagrantDriver:
         states = vagrant_cli.parse_status(result.stdout)
         if not states:
             raise self._failed(args, result, where="localhost",
-                               what="`vagrant status` listed no machine and it",
+                               what="`vagrant status` (listed no machine)",
                                hint="check the Vagrantfile in the lab folder: `labctl render`")
         return states
 
@@ -167,7 +167,7 @@ class VagrantDriver:
             return vagrant_cli.parse_ssh_config(result.stdout)
         except ValueError as exc:
             raise VagrantFailed(self._display(args), result.rc, result.stdout + result.stderr, where=name,
-                                what=f"`{self._display(args)}` printed no usable Host block ({exc}) and it",
+                                what=f"`{self._display(args)}` (no usable Host block: {exc})",
                                 hint="run `vagrant ssh-config NAME` in the lab folder to see why") from None
 
     def ssh_target(self, name: str) -> SSHTarget:
@@ -176,7 +176,7 @@ class VagrantDriver:
         conf = self.ssh_config(name)
         if not conf.identity_files:
             raise VagrantFailed(f"vagrant ssh-config {name}", 0, "", where=name,
-                                what=f"`vagrant ssh-config {name}` named no IdentityFile and it",
+                                what=f"`vagrant ssh-config {name}` (no IdentityFile)",
                                 hint="labctl logs in with the machine's key; check config.ssh in the Vagrantfile")
         # Vagrant lists its generated per-machine key first when it replaced the insecure one.
         return SSHTarget(name=name, host=conf.hostname, port=conf.port, user=conf.user,
@@ -267,30 +267,29 @@ class VagrantDriver:
             if st is None or st.state != "running":
                 raise VagrantFailed(
                     f"vagrant up {name} --no-provision", 0, "", where=name,
-                    what=f"`vagrant up {name}` exited 0 but the machine is {st.state if st else 'unknown'}; it",
+                    what=f"`vagrant up {name}` (machine {st.state if st else 'missing'} afterwards)",
                     log_path=str(self.log_dir / f"vagrant-up-{name}.log"),
                     hint="read the log; `vagrant status` in the lab folder shows the state",
                 )
 
-    def _each(self, verb: str, args: Sequence[str], names: Iterable[str], timeout: float, boots: bool = False) -> None:
-        """One call per named machine (its own log for booting commands), or one for all."""
-        targets = list(names) or [None]
-        for name in targets:
+    def _each(self, verb: str, args: Sequence[str], names: Iterable[str], timeout: float) -> None:
+        """A booting command, one call and one log per machine (or one for all)."""
+        for name in list(names) or [None]:
             full = [*args[:1], *([name] if name else []), *args[1:]]
-            if boots:
-                log_name = f"vagrant-{verb}-{name}.log" if name else f"vagrant-{verb}.log"
-                self._run_logged(full, machine=name or "localhost", log_name=log_name, deadline=timeout)
-            else:
-                self._run(full, timeout=timeout, where=name or "localhost")
+            log_name = f"vagrant-{verb}-{name}.log" if name else f"vagrant-{verb}.log"
+            self._run_logged(full, machine=name or "localhost", log_name=log_name, deadline=timeout)
 
     def halt(self, names: Iterable[str] = (), *, timeout: float = CHANGE_TIMEOUT) -> None:
-        self._each("halt", ["halt", "--machine-readable"], names, timeout)
+        names = list(names)  # one vagrant process for all: Ruby's start-up is the slow part
+        self._run(["halt", *names, "--machine-readable"], timeout=timeout, where=",".join(names) or "localhost")
 
     def destroy(self, names: Iterable[str] = (), *, timeout: float = CHANGE_TIMEOUT) -> None:
-        self._each("destroy", ["destroy", "-f", "--machine-readable"], names, timeout)
+        names = list(names)
+        self._run(["destroy", *names, "-f", "--machine-readable"], timeout=timeout,
+                  where=",".join(names) or "localhost")
 
     def reload(self, names: Iterable[str] = (), *, timeout: float = BOOT_TIMEOUT) -> None:
-        self._each("reload", ["reload", "--no-provision", "--machine-readable"], names, timeout, boots=True)
+        self._each("reload", ["reload", "--no-provision", "--machine-readable"], names, timeout)
 
     def snapshot_save(self, name: str, machines: Iterable[str] = (), *, force: bool = False,
                       timeout: float = CHANGE_TIMEOUT) -> None:

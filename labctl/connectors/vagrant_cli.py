@@ -182,10 +182,9 @@ def parse_snapshot_list(text: str) -> dict[str, list[str]]:
         level, message = line.data[0], ",".join(line.data[1:])
         if NO_SNAPSHOTS in message:
             none.add(line.target)
-        elif level == "detail" and line.target not in none:
-            # Prefixed details start with spaces ("    NAME: ..."); snapshot names do not.
-            if not message.startswith(" "):
-                result[line.target].append(message)
+        # Prefixed details start with spaces ("    NAME: ..."); snapshot names do not.
+        elif level == "detail" and line.target not in none and not message.startswith(" "):
+            result[line.target].append(message)
     return result
 
 

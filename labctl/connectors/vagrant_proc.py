@@ -7,6 +7,7 @@ deadline kills vagrant together with the VBoxManage/ssh children it spawned.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -42,15 +43,11 @@ def _kill_group(proc: subprocess.Popen, grace: float, first: int = signal.SIGTER
         os.killpg(proc.pid, first)
     except ProcessLookupError:
         return
-    try:
+    with contextlib.suppress(subprocess.TimeoutExpired):
         proc.wait(timeout=grace)
-    except subprocess.TimeoutExpired:
-        pass
-    try:
-        # Children (VBoxManage, ssh) may outlive vagrant; the group id is still ours.
+    # Children (VBoxManage, ssh) may outlive vagrant; the group id is still ours.
+    with contextlib.suppress(ProcessLookupError):
         os.killpg(proc.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
     proc.wait()
 
 

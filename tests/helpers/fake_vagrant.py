@@ -162,7 +162,8 @@ class FakeVagrant:
         return killed
 
     def set_host(self, machine: str, *, host: str = "127.0.0.1", port: int | None = None,
-                 ports: list[int] | None = None, user: str = "vagrant", identity_file: str | Path | None = None) -> None:
+                 ports: list[int] | None = None, user: str = "vagrant",
+                 identity_file: str | Path | None = None) -> None:
         """What `vagrant ssh-config MACHINE` answers; ``ports`` rotate with each `up`."""
         hosts = json.loads(self.hosts_file.read_text())
         entry: dict = {"host": host, "user": user}

@@ -84,6 +84,9 @@ def test_up_runs_at_most_max_parallel_processes(fake_vagrant, tmp_path, max_para
     ups = [c for c in fake_vagrant.calls(lab) if c.verb == "up"]
     assert len(ups) == 4 and all(c.rc == 0 for c in ups)
     assert max_overlap(ups) == expected
+    # Parallel ups share the state file under a lock: none of them lost its write.
+    assert {n: s.state for n, s in VagrantDriver(lab, log_dir=lab / "logs").status().items()} == dict.fromkeys(
+        names, "running")
 
 
 def test_ssh_target_is_read_again_after_each_up(driver, fake_vagrant, lab):
@@ -203,6 +206,7 @@ def test_halt_and_reload(driver, fake_vagrant, lab):
     assert (lab / ".labctl" / "logs" / "vagrant-reload-k8s-node2.log").exists()
     driver.halt()
     assert {s.state for s in driver.status().values()} == {"poweroff"}
+    driver.halt(["k8s-master", "k8s-node1"])  # already off: nothing to do, no error
     reload_call = next(c for c in fake_vagrant.calls(lab) if c.verb == "reload")
     assert "--no-provision" in reload_call.argv
 
@@ -273,3 +277,51 @@ def test_python_vagrant_reads_the_stand_in_like_real_vagrant(fake_vagrant, lab):
     assert v.status(vm_name="k8s-node1")[0].state == "poweroff"
     v.destroy(vm_name="k8s-node1")
     assert v.status(vm_name="k8s-node1")[0].state == "not_created"
+
+
+INTERRUPTED_UP = """
+import sys
+from pathlib import Path
+from labctl.connectors.vagrant import VagrantDriver
+lab = Path(sys.argv[1])
+VagrantDriver(lab, log_dir=lab / "logs", kill_grace=2.0).up(["k8s-master", "k8s-node1"], deadline=600)
+"""
+
+
+def test_ctrl_c_stops_every_vagrant_it_started(fake_vagrant, lab):
+    """Ctrl-C reaches labctl only (each vagrant has its own session): it must pass it on."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    fake_vagrant.up_seconds(120)
+    proc = subprocess.Popen([sys.executable, "-c", INTERRUPTED_UP, str(lab)], cwd=Path(__file__).parents[2],
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            booting = [c for c in fake_vagrant.calls(lab) if c.verb == "up" and c.child_pids]
+            if len(booting) == 2:
+                break
+            time.sleep(0.05)
+        assert len(booting) == 2, proc.stderr.read() if proc.poll() is not None else "no up started"
+        proc.send_signal(signal.SIGINT)
+        _, stderr = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert "KeyboardInterrupt" in stderr
+    for call in booting:
+        assert not alive(call.pid)
+        assert not any(alive(pid) for pid in call.child_pids)
+        assert "labctl: interrupted" in (lab / "logs" / f"vagrant-up-{call.argv[1]}.log").read_text()
+
+
+def test_missing_lab_folder_is_not_found(fake_vagrant, tmp_path):
+    from labctl.errors import NotFound
+
+    with pytest.raises(NotFound) as exc:
+        VagrantDriver(tmp_path / "gone", log_dir=tmp_path / "logs").status()
+    assert "gone" in str(exc.value) and "labctl init" in exc.value.hint
