@@ -36,7 +36,10 @@ VIRTUALBOX_INSTALL_FIX = "install VirtualBox 7.0 (https://www.virtualbox.org/wik
 VAGRANT_INSTALL_FIX = "install Vagrant 2.4 (https://developer.hashicorp.com/vagrant/install) or your distribution's vagrant package"
 # Room per VM: the box's linked clone grows by the node's packages and images.
 DISK_PER_NODE_MB = 5 * 1024
-HOST_RESERVED_MEMORY_MB = 2048  # the host's own OS and desktop
+# The host's own OS needs this much (below it VMs get swapped out) ...
+HOST_MIN_MEMORY_MB = 1024
+# ... and a desktop with a browser comfortably this much.
+HOST_COMFORT_MEMORY_MB = 3072
 
 
 @dataclass(frozen=True)
@@ -265,11 +268,10 @@ def check_resources(spec: LabSpec, host: HostFacts) -> list[Finding]:
         out.append(Finding("cpus", OK, f"{cpus} vCPUs of the host's {host.cpus}"))
 
     mem = sum(n.memory for n in spec.nodes)
-    usable = host.memory_mb - HOST_RESERVED_MEMORY_MB
-    if mem > usable:
-        out.append(Finding("memory", FAIL, f"the lab needs {mem} MB of memory, the host has {host.memory_mb} MB ({HOST_RESERVED_MEMORY_MB} MB kept for the host)",
+    if mem > host.memory_mb - HOST_MIN_MEMORY_MB:
+        out.append(Finding("memory", FAIL, f"the lab needs {mem} MB of memory, the host has {host.memory_mb} MB (and keeps {HOST_MIN_MEMORY_MB} MB for itself)",
                            "use fewer workers (`labctl init --nodes 1 --force`) or less memory per worker (>= 1536 MB for k8s-node1)"))
-    elif mem > 0.75 * host.memory_mb:
+    elif mem > host.memory_mb - HOST_COMFORT_MEMORY_MB:
         out.append(Finding("memory", WARN, f"the lab takes {mem} MB of the host's {host.memory_mb} MB", "close other applications while the lab runs"))
     else:
         out.append(Finding("memory", OK, f"{mem} MB of the host's {host.memory_mb} MB"))
