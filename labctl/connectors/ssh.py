@@ -422,7 +422,7 @@ def _known_cause(result: CommandResult, sudo: bool) -> str | None:
     err = result.stderr
     if sudo and "sudo: a password is required" in err:
         return "the node's user needs passwordless sudo (Vagrant boxes have it; check /etc/sudoers.d)"
-    if sudo and result.rc == 127 and "sudo" in err:
+    if sudo and result.rc == 127 and ("sudo: command not found" in err or "sudo: not found" in err):
         return "sudo is not installed on the node"
     if result.rc == -1:
         return "the remote process was killed by a signal (out of memory? see `dmesg` on the node)"

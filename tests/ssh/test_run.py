@@ -172,3 +172,23 @@ def test_context_manager_closes_the_connection(sshd_host, make_session):
         assert s.run("true").rc == 0
     assert not transport.is_active()
     assert not s.connected
+
+
+def test_missing_sudo_on_the_node_is_named(sshd_factory, make_session, tmp_path):
+    empty = tmp_path / "no-sudo-bin"
+    empty.mkdir()
+    host = sshd_factory(env={"PATH": f"{empty}:/usr/bin:/bin"}) if not _has_real_sudo() else None
+    if host is None:
+        pytest.skip("this machine has a real sudo")
+    s = make_session(host)
+    s.connect(deadline=10)
+    with pytest.raises(CommandFailed) as info:
+        s.check("true", sudo=True)
+    assert info.value.rc == 127
+    assert "sudo is not installed" in info.value.hint
+
+
+def _has_real_sudo() -> bool:
+    import shutil
+
+    return any(shutil.which("sudo", path=p) for p in ("/usr/bin", "/bin"))
