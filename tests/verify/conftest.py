@@ -103,3 +103,27 @@ def vctx(lab_spec, kube, node_runner):
 
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "k8s"
+
+
+@pytest.fixture
+def lab(lab_spec, fake_apiserver, servers, fake_exec):
+    """The course done right, not yet published: break something, then publish()."""
+    from tests.verify.labmodel import LabModel
+
+    return LabModel(lab_spec, fake_apiserver, servers, fake_exec).healthy()
+
+
+def run_one(vctx, check_id: str, deadline: float = 0.0):
+    """One check of the catalogue, with its retrying capped (failures are final at once)."""
+    from labctl.api.verify.catalogue import CHECKS
+    from labctl.api.verify.runner import run_check
+
+    check = next(c for c in CHECKS if c.id == check_id)
+    return run_check(check, vctx, deadline=deadline, reraise_bugs=True)
+
+
+def text_of(result) -> str:
+    """Everything a person reads about a result, for assertions on wording."""
+    from labctl.api.verify.report import details
+
+    return "\n".join(details(result))

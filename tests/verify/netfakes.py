@@ -43,7 +43,7 @@ class HttpServer:
         self.server = ThreadingHTTPServer((address, port), Handler)
         self.server.daemon_threads = True
         self.address, self.port = self.server.server_address[:2]
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
         self.thread.start()
 
     def stop(self) -> None:
@@ -97,7 +97,7 @@ class DnsServer:
         socketserver.UDPServer.allow_reuse_address = True
         self.server = socketserver.ThreadingUDPServer((address, port), Handler)
         self.address, self.port = self.server.server_address[:2]
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
         self.thread.start()
 
     def stop(self) -> None:

@@ -58,26 +58,37 @@ class SessionNodeRunner:
 
     ``open_session(node)`` returns a connected labctl.connectors.ssh.SSHSession (the
     lab's lifecycle knows how: vagrant ssh-config, the lab's known_hosts). Checks run
-    in threads, so one lock per node serialises that node's commands on its session.
+    in threads: a session is opened once per node (under that node's lock) and its
+    commands run as concurrent channels of the one connection, at most
+    ``CHANNELS`` at a time (sshd's MaxSessions defaults to 10).
     """
+
+    CHANNELS = 4
 
     def __init__(self, open_session: Callable[[str], Any]):
         self._open = open_session
         self._sessions: dict[str, Any] = {}
-        self._locks: dict[str, threading.Lock] = {}
+        self._locks: dict[str, tuple[threading.Lock, threading.Semaphore]] = {}
         self._guard = threading.Lock()
 
-    def _lock(self, node: str) -> threading.Lock:
+    def _node(self, node: str) -> tuple[threading.Lock, threading.Semaphore]:
         with self._guard:
-            return self._locks.setdefault(node, threading.Lock())
+            return self._locks.setdefault(node, (threading.Lock(), threading.Semaphore(self.CHANNELS)))
+
+    def session(self, node: str):
+        opening, _ = self._node(node)
+        with opening:
+            session = self._sessions.get(node)
+            if session is None:
+                session = self._sessions[node] = self._open(node)
+            return session
 
     def run(self, node: str, command: str, timeout: float):
         from labctl.connectors.ssh import CommandResult, CommandTimeout
 
-        with self._lock(node):
-            session = self._sessions.get(node)
-            if session is None:
-                session = self._sessions[node] = self._open(node)
+        session = self.session(node)
+        _, channels = self._node(node)
+        with channels:
             try:
                 return session.run(command, timeout=timeout, log_output=False)
             except CommandTimeout as exc:

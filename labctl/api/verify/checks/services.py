@@ -23,8 +23,8 @@ CLUSTERIP = "svc-clusterip"
 NODEPORT = "svc-nodeport"
 NODEPORT_LOCAL = "svc-nodeport-local"
 LOADBALANCER = "svc-loadbalancer"
-# What the backing Pods (kubetm/app) answer on /hostname.
-BODY_MARK = "Hostname : "
+# The backing Pods run kubetm/app, which answers /hostname with "Hostname : <pod>":
+# the body says which Pod answered, so a check can tell it is one of the Service's.
 PATH = "/hostname"
 NO_ENDPOINTS_HINT = "the Service selects no ready Pod: apply its backing Pods (`labctl apply {exercise}`) and compare the selector with the Pods' labels"
 METALLB_HINT = (
@@ -62,6 +62,21 @@ def _selected_pods(ctx, name: str) -> list[dict]:
     return ctx.cluster.list("Pod", ctx.namespace, label_selector=labels)
 
 
+def _expect_backend(att: Attempt, answer: HttpAnswer, pods: list[str]) -> None:
+    """The answer must come from one of ``pods`` (any of them: kube-proxy picks at random)."""
+    found = expect_http(answer)
+    if found:
+        att.extend(found)
+        return
+    got = answer.body.strip()
+    if not any(got == f"Hostname : {p}" for p in pods):
+        att.fail(answer.where() + " body", "Hostname : <one of " + ", ".join(sorted(pods)) + ">", got)
+
+
+def _pod_names(addresses: list[dict]) -> list[str]:
+    return [get_path(a, "targetRef.name", "") for a in addresses]
+
+
 def _port(svc: dict, key: str = "port"):
     ports = get_path(svc, "spec.ports", []) or []
     return ports[0].get(key) if ports else None
@@ -70,12 +85,13 @@ def _port(svc: dict, key: str = "port"):
 def clusterip(ctx) -> Attempt:
     att = Attempt()
     svc = _service(ctx, att, CLUSTERIP, "ClusterIP")
-    if svc is None or not _endpoint_addresses(ctx, att, CLUSTERIP):
+    addresses = _endpoint_addresses(ctx, att, CLUSTERIP) if svc else []
+    if not addresses:
         return att
     ip, port = get_path(svc, "spec.clusterIP"), _port(svc)
     master = ctx.spec.master.name
     answer = http_from_node(ctx.nodes, master, f"http://{ip}:{port}{PATH}", timeout=ctx.http_timeout)
-    att.extend(expect_http(answer, contains=BODY_MARK))
+    _expect_backend(att, answer, _pod_names(addresses))
     att.evidence.append(answer_evidence([answer]))
     if not att.passed:
         att.hint(f"a ClusterIP answers only inside the cluster (this check curls it from {master}); if it does not, check kube-proxy: `kubectl -n kube-system get pods -l k8s-app=kube-proxy`")
@@ -91,12 +107,12 @@ def _probe_nodes(ctx, port: int) -> list[tuple[str, HttpAnswer]]:
 def nodeport(ctx) -> Attempt:
     att = Attempt()
     svc = _service(ctx, att, NODEPORT, "NodePort")
-    if svc is None or not _endpoint_addresses(ctx, att, NODEPORT):
+    addresses = _endpoint_addresses(ctx, att, NODEPORT) if svc else []
+    if not addresses:
         return att
-    node_port = _port(svc, "nodePort")
-    probes = _probe_nodes(ctx, node_port)
+    probes = _probe_nodes(ctx, _port(svc, "nodePort"))
     for _, answer in probes:
-        att.extend(expect_http(answer, contains=BODY_MARK))
+        _expect_backend(att, answer, _pod_names(addresses))
     att.evidence.append(answer_evidence([a for _, a in probes]))
     if not att.passed:
         att.hint("a NodePort answers on EVERY node's address, with or without a Pod there: a node that does not answer has a kube-proxy or firewall problem (`kubectl -n kube-system get pods -o wide`)")
@@ -112,12 +128,15 @@ def nodeport_local(ctx) -> Attempt:
     addresses = _endpoint_addresses(ctx, att, NODEPORT_LOCAL)
     if not att.passed:
         return att
-    with_pod = {a.get("nodeName") for a in addresses if a.get("nodeName")}
+    local: dict[str, list[str]] = {}
+    for a in addresses:
+        local.setdefault(a.get("nodeName") or "", []).append(get_path(a, "targetRef.name", ""))
     probes = _probe_nodes(ctx, _port(svc, "nodePort"))
     lines = []
     for node, answer in probes:
-        if node in with_pod:
-            att.extend(expect_http(answer, contains=BODY_MARK))
+        if node in local:
+            # Local: the node's own Pod answers, never one elsewhere.
+            _expect_backend(att, answer, local[node])
             lines.append(f"{node}: runs a Pod, must answer -> {answer.describe()}")
         else:
             found = expect_no_answer(answer)
@@ -151,10 +170,11 @@ def loadbalancer(ctx) -> Attempt:
     ip = ingress[0].get("ip")
     if not expect(att, {"status": {"loadBalancer": {"ingress": [{"ip": _in_pool(ctx)}]}}}, svc, f"Service {LOADBALANCER}"):
         return att
-    if not _endpoint_addresses(ctx, att, LOADBALANCER):
+    addresses = _endpoint_addresses(ctx, att, LOADBALANCER)
+    if not addresses:
         return att
     answer = http_from_host(f"http://{ip}:{_port(svc)}{PATH}", timeout=ctx.http_timeout)
-    att.extend(expect_http(answer, contains=BODY_MARK))
+    _expect_backend(att, answer, _pod_names(addresses))
     att.evidence.append(answer_evidence([answer]))
     if not att.passed:
         att.hint("MetalLB assigned the address but it does not answer from the host: MetalLB's L2 speaker must run on the nodes (`kubectl -n metallb-system get pods -o wide`) and the pool must be inside the host-only network")

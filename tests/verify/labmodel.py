@@ -1,0 +1,159 @@
+"""A whole lab for verify's tests: 1.27 objects in the fake API server, and real
+servers on loopback aliases where the lab's addresses would answer.
+
+``LabModel.healthy()`` is the course done right: every exercise applied, every probe
+answered. Tests then break one thing (``model.objects[...]`` edits, ``stop(...)`` a
+server) before ``publish()``.
+"""
+
+from __future__ import annotations
+
+import urllib.request
+
+from labctl.connectors.kube import ExecResult
+from tests.verify import objects as o
+from tests.verify.netfakes import free_port_on, loopback_address
+
+EADDRINUSE_LOG = """node:events:497
+      throw er; // Unhandled 'error' event
+      ^
+
+Error: listen EADDRINUSE: address already in use :::8000
+    at Server.setupListenHandle [as _listen2] (node:net:1872:16)
+    at listenInCluster (node:net:1920:12)
+    at Server.listen (node:net:2008:7)
+    at Object.<anonymous> (/app.js:5:8)
+Emitted 'error' event on Server instance at:
+    at emitErrorNT (node:net:1899:8) {
+  code: 'EADDRINUSE',
+  errno: -98,
+  syscall: 'listen',
+  address: '::',
+  port: 8000
+}
+"""
+
+
+class LabModel:
+    def __init__(self, spec, fake, servers, fake_exec):
+        self.spec, self.fake, self.servers, self.fake_exec = spec, fake, servers, fake_exec
+        self.objects: dict[tuple[str, str, str], dict] = {}
+        self.http: dict[str, object] = {}
+        self.node1 = spec.node("k8s-node1")
+        self.node2 = spec.node("k8s-node2")
+        self.master = spec.master
+        self.logs: list[tuple] = []
+
+    # -- building ---------------------------------------------------------------
+
+    def put(self, obj: dict) -> dict:
+        meta = obj["metadata"]
+        self.objects[(obj["kind"], meta.get("namespace", ""), meta["name"])] = obj
+        return obj
+
+    def drop(self, kind: str, name: str, namespace: str = "default") -> None:
+        del self.objects[(kind, namespace if kind != "Node" else "", name)]
+
+    def obj(self, kind: str, name: str, namespace: str = "default") -> dict:
+        return self.objects[(kind, namespace if kind != "Node" else "", name)]
+
+    def serve(self, key: str, address: str, port: int, body: str, **kw):
+        self.http[key] = self.servers.http(address, port, body, **kw)
+        return self.http[key]
+
+    def stop(self, key: str) -> None:
+        self.http.pop(key).stop()
+
+    def healthy(self) -> "LabModel":
+        spec = self.spec
+        for n in o.lab_nodes(spec):
+            self.put(n)
+        self.api_ip = loopback_address()
+        self.dns_ip = loopback_address()
+        self.dns = self.servers.dns(self.dns_ip, {"kubernetes.default.svc.cluster.local": self.api_ip}, port=0)
+        for obj in o.kube_system(spec, dns_ip=self.dns_ip, dns_pod_ips=[loopback_address(), loopback_address()],
+                                 api_ip=self.api_ip, dns_port=self.dns.port):
+            self.put(obj)
+        self._pods()
+        self._services()
+        return self
+
+    def _pods(self) -> None:
+        node1 = self.node1
+        self.pod1_ip = loopback_address()
+        self.put(o.pod(o.manifest("pod-1"), node=node1.name, ip=self.pod1_ip, host_ip=node1.ip))
+        self.serve("pod-1:8000", self.pod1_ip, 8000, "containerPort : 8000\n")
+        self.serve("pod-1:8080", self.pod1_ip, 8080, "containerPort : 8080\n")
+        # "localhost" inside pod-1 is pod-1's own address: the exec stand-in runs the
+        # request against the test's server for container2.
+        self.fake_exec.on("pod-1", "container1", ["curl"], self._curl_in_pod1)
+        same = o.pod(o.manifest("pod-same-port"), node=self.node2.name, ip=loopback_address(), host_ip=self.node2.ip,
+                     containers={"container2": "crashloop"})
+        self.put(same)
+        self.logs.append(("pod-same-port", EADDRINUSE_LOG, "container2", True))
+        self.logs.append(("pod-same-port", "", "container2", False))
+        self.pod2_ip, self.pod4_ip = loopback_address(), loopback_address()
+        self.put(o.pod(o.manifest("pod-2"), node=self.node2.name, ip=self.pod2_ip, host_ip=self.node2.ip))
+        self.put(o.pod(o.manifest("pod-3"), node=node1.name, ip=loopback_address(), host_ip=node1.ip))
+        self.put(o.pod(o.manifest("pod-4"), node=node1.name, ip=self.pod4_ip, host_ip=node1.ip))
+        self.put(o.service(o.manifest("svc-for-web"), cluster_ip=loopback_address()))
+        self.put(o.endpoints("svc-for-web", [(self.pod2_ip, "pod-2", self.node2.name), (self.pod4_ip, "pod-4", node1.name)]))
+
+    def _curl_in_pod1(self, namespace, pod, container, argv):
+        url = "http://" + argv[-1].replace("localhost", self.pod1_ip)
+        try:
+            with urllib.request.build_opener(urllib.request.ProxyHandler({})).open(url, timeout=2) as resp:
+                return ExecResult(tuple(argv), 0, resp.read().decode())
+        except OSError:
+            return ExecResult(tuple(argv), 7, "")  # curl: (7) Failed to connect
+
+    def _services(self) -> None:
+        spec = self.spec
+        node_ips = [n.ip for n in spec.nodes]
+        # svc-clusterip: answered by either of its two Pods
+        self.clusterip = loopback_address()
+        backends = []
+        for i in (1, 2):
+            ip = loopback_address()
+            name = f"pod-clusterip-{i}"
+            self.put(o.pod(o.manifest("svc-clusterip", "Pod", name), node=self.node1.name if i == 1 else self.node2.name, ip=ip))
+            backends.append((ip, name, self.node1.name if i == 1 else self.node2.name))
+        self.put(o.service(o.manifest("svc-clusterip", "Service"), cluster_ip=self.clusterip))
+        self.put(o.endpoints("svc-clusterip", backends))
+        self.serve("svc-clusterip", self.clusterip, 9000, "Hostname : pod-clusterip-2\n")
+        # svc-nodeport: the Pod is on k8s-node1; every node answers
+        self.nodeport = free_port_on(node_ips)
+        ip = loopback_address()
+        self.put(o.pod(o.manifest("svc-nodeport", "Pod"), node=self.node1.name, ip=ip, host_ip=self.node1.ip))
+        self.put(o.service(o.manifest("svc-nodeport", "Service"), cluster_ip=loopback_address(), node_port=self.nodeport))
+        self.put(o.endpoints("svc-nodeport", [(ip, "pod-nodeport", self.node1.name)]))
+        for n in spec.nodes:
+            self.serve(f"svc-nodeport@{n.name}", n.ip, self.nodeport, "Hostname : pod-nodeport\n")
+        # svc-nodeport-local: only k8s-node1 (which runs the Pod) answers; the others drop
+        self.local_port = free_port_on(node_ips)
+        ip = loopback_address()
+        self.put(o.pod(o.manifest("svc-nodeport-local", "Pod"), node=self.node1.name, ip=ip, host_ip=self.node1.ip))
+        self.put(o.service(o.manifest("svc-nodeport-local", "Service"), cluster_ip=loopback_address(), node_port=self.local_port))
+        self.put(o.endpoints("svc-nodeport-local", [(ip, "pod-nodeport-local", self.node1.name)]))
+        self.serve(f"svc-nodeport-local@{self.node1.name}", self.node1.ip, self.local_port, "Hostname : pod-nodeport-local\n")
+        for n in spec.nodes:
+            if n.name != self.node1.name:
+                self.http[f"svc-nodeport-local@{n.name}"] = self.servers.silent(n.ip, self.local_port)
+        # svc-loadbalancer: MetalLB gave it the pool's first address
+        first, _ = spec.metallb.pool_range()
+        self.lb_ip = str(first)
+        ip = loopback_address()
+        self.put(o.pod(o.manifest("svc-loadbalancer", "Pod"), node=self.node2.name, ip=ip, host_ip=self.node2.ip))
+        self.lb_node_port = free_port_on(node_ips)
+        self.put(o.service(o.manifest("svc-loadbalancer", "Service"), cluster_ip=loopback_address(), node_port=self.lb_node_port, ingress_ip=self.lb_ip))
+        self.put(o.endpoints("svc-loadbalancer", [(ip, "pod-loadbalancer", self.node2.name)]))
+        self.serve("svc-loadbalancer", self.lb_ip, 9000, "Hostname : pod-loadbalancer\n")
+
+    # -- publishing -------------------------------------------------------------------
+
+    def publish(self) -> "LabModel":
+        for obj in self.objects.values():
+            self.fake.add(obj)
+        for pod, text, container, previous in self.logs:
+            self.fake.set_logs(pod, text, container=container, previous=previous)
+        return self
