@@ -140,6 +140,10 @@ class SSHDHost:
     def _write_config(self) -> None:
         env = dict(self.env)
         env.setdefault("LABCTL_TEST_SUDO_LOG", str(self.sudo_log))
+        # Debian's bash sources ~/.bashrc for commands run by sshd when it is a top-level
+        # shell; SHLVL=1 makes it a second-level one, so this machine's ~/.bashrc (its
+        # PATH, its ~0.25 s pyenv start-up) does not leak into the emulated node.
+        env.setdefault("SHLVL", "1")
         if shutil.which("sudo") is None and "PATH" not in env:
             bindir = self.dir / "bin"
             bindir.mkdir(exist_ok=True)
