@@ -154,6 +154,6 @@ class LabModel:
     def publish(self) -> "LabModel":
         for obj in self.objects.values():
             self.fake.add(obj)
-        for pod, text, container, previous in self.logs:
-            self.fake.set_logs(pod, text, container=container, previous=previous)
+        for pod, text, container, previous, *ns in self.logs:
+            self.fake.set_logs(pod, text, container=container, previous=previous, namespace=ns[0] if ns else "default")
         return self

@@ -167,7 +167,7 @@ def pod(manifest_obj: dict, *, node: str | None = None, ip: str | None = None, h
         elif how == "crashloop":
             statuses.append(_container_status(
                 c, ready=False, restarts=4, node=node,
-                state={"waiting": {"message": f"back-off 1m20s restarting failed container={c['name']} pod={meta['name']}_default({meta['uid']})", "reason": "CrashLoopBackOff"}},
+                state={"waiting": {"message": f"back-off 1m20s restarting failed container={c['name']} pod={meta['name']}_{meta['namespace']}({meta['uid']})", "reason": "CrashLoopBackOff"}},
                 last={"terminated": {"containerID": "containerd://" + "d" * 64, "exitCode": 1, "finishedAt": T1, "reason": "Error", "startedAt": T1}}))
         else:
             raise ValueError(how)

@@ -158,11 +158,31 @@ def _match_subset(expected: Sequence[Any], actual: Sequence[Any], path: str) -> 
 
 
 def must_not_match(forbidden: Any, actual: Any, path: str = "") -> list[Mismatch]:
-    """A negative assertion: a mismatch when ``actual`` contains ``forbidden``."""
+    """A negative assertion: a mismatch when ``actual`` contains ``forbidden``,
+    reported at the forbidden fragment's leaf when it has one
+    (``status.conditions[type=Ready].status: expected anything but True, got True``)."""
     if match(forbidden, actual, path):
         return []
-    want = forbidden.describe() if isinstance(forbidden, Predicate) else forbidden
-    return [Mismatch(path or "<object>", want, actual, negated=True)]
+    leaf_path, leaf, got = _leaf(forbidden, actual, path)
+    want = leaf.describe() if isinstance(leaf, Predicate) else leaf
+    return [Mismatch(leaf_path or "<object>", want, got, negated=True)]
+
+
+def _leaf(fragment: Any, actual: Any, path: str) -> tuple[str, Any, Any]:
+    """Follow a one-branch fragment down to its single leaf (else stop where it forks)."""
+    if isinstance(fragment, Mapping) and len(fragment) == 1 and isinstance(actual, Mapping):
+        key, sub = next(iter(fragment.items()))
+        return _leaf(sub, actual.get(key), _join(path, str(key)))
+    if isinstance(fragment, list) and len(fragment) == 1 and isinstance(actual, list):
+        item = fragment[0]
+        hit = next((got for got in actual if not match(item, got)), None)
+        label = _item_label(item)
+        if label and isinstance(item, Mapping):
+            key = label.partition("=")[0]
+            rest = {k: v for k, v in item.items() if k != key}
+            return _leaf(rest if len(rest) == 1 else item, hit, f"{path}[{label}]")
+        return _leaf(item, hit, f"{path}[]")
+    return path, fragment, actual
 
 
 def get_path(obj: Any, dotted: str, default: Any = MISSING) -> Any:

@@ -42,6 +42,10 @@ EVENT_HINTS: tuple[tuple[str, str, str], ...] = (
 )
 LOG_HINTS: tuple[tuple[str, str], ...] = (
     (r"EADDRINUSE|address already in use", "two containers of one Pod share its network: they cannot listen on the same port"),
+    (
+        r"plugin/loop: Loop",
+        "CoreDNS forwards to itself: kubelet's resolvConf must be the real /run/systemd/resolve/resolv.conf, not one with 127.0.0.53",
+    ),
 )
 
 
@@ -141,7 +145,7 @@ def object_evidence(cluster, kind: str, name: str, namespace: str | None) -> tup
     events = _safe(lambda: cluster.events_for(kind, name, namespace or "default")) or []
     ref = f"{kind} {namespace + '/' if namespace else ''}{name}"
     if not events:
-        return [Evidence(f"events of {ref}", ("no events",))], []
+        return [], []
     return [Evidence(f"events of {ref}", tuple(event_lines(events)))], event_hints(events)
 
 
