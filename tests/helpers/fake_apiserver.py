@@ -21,8 +21,11 @@ Filling the store (the objects a GET / list / watch returns):
   ``fake.add(obj)``          put an object (fills uid, resourceVersion, creationTimestamp
                              when absent); returns the stored copy
   ``fake.load(path)``        a fixture file (one object or a ``*List``) or a directory of
-                             them (``*.json``, sorted); ``Status`` files are skipped.
-                             Example: ``fake.load(FIXTURES / "passing")``
+                             them (``*.json``, sorted, plus ``logs/<pod>.<container>[.previous].log``);
+                             ``Status`` files are skipped. Loading over a lab replaces objects
+                             with the same kind/namespace/name (``variants/``).
+                             Example: ``fake.load(K8S_FIXTURES / "passing")``
+                             (``tests.helpers.fake_apiserver.K8S_FIXTURES``: tests/fixtures/k8s)
   ``fake.get(kind, name, namespace="default")`` / ``fake.objects(kind)`` read the store
   ``fake.set_logs(pod, text, container=None, previous=False, namespace="default")``
                              what ``pods/<pod>/log`` returns (honours tailLines)
@@ -88,6 +91,8 @@ from urllib.parse import parse_qs
 import pytest
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
+
+K8S_FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "k8s"
 
 # plural -> (kind, apiVersion, namespaced)
 RESOURCES: dict[str, tuple[str, str, bool]] = {
@@ -315,6 +320,11 @@ class FakeApiServer:
                     added.append(self.add(item))
             else:
                 added.append(self.add(doc))
+        if path.is_dir():
+            # logs/<pod>.<container>[.previous].log: what pods/<pod>/log answers
+            for f in sorted((path / "logs").glob("*.log")):
+                pod, container, *rest = f.name[: -len(".log")].split(".")
+                self.set_logs(pod, f.read_text(), container=container, previous=rest == ["previous"])
         return added
 
     def get(self, kind: str, name: str, namespace: str = "default") -> dict | None:
