@@ -10,9 +10,19 @@ prohibit-password``). As root, OpenSSH insists on its privilege separation direc
 ``/run/sshd`` (compiled in, not configurable); it is created (0755, empty) when missing,
 which is what Debian's own init script does at boot.
 
-When the machine has no ``sudo`` (this one has none), a stand-in ``sudo`` for root is put
-first on the sessions' PATH (an ``environment=`` option in authorized_keys): it accepts ``-n -H -u root --``, logs
-each call to ``<dir>/sudo.log`` and runs the command. It stands for the node OS's sudo.
+``env`` reaches every session (and a ForceCommand) as ``environment=`` options in
+authorized_keys (``PermitUserEnvironment yes``) rather than ``SetEnv``, because sshd
+sets PATH after SetEnv and a fake node needs its own PATH. ``SHLVL=1`` is set by
+default so Debian's bash does not source this machine's ~/.bashrc for sshd commands.
+
+When the machine has no ``sudo`` (this one has none), a stand-in ``sudo`` for root is
+put first on the sessions' PATH: it accepts ``-n -H -u root --``, logs each call to
+``SSHDHost.sudo_log`` and runs the command. It stands for the node OS's sudo.
+
+``SSHDHost`` also offers ``authorize(False)`` (refuse the client key, as a VM before its
+key is installed), ``move()`` (another port from the next start), ``rotate_host_key()``
+(a re-created VM), ``kill_sessions()`` (drop connections, keep listening) and
+``accepted_connections()`` (logins counted from sshd's own log).
 """
 
 from __future__ import annotations
@@ -55,6 +65,11 @@ def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket() as s:
         s.bind((host, 0))
         return s.getsockname()[1]
+
+
+def _quoted(value: str) -> str:
+    # authorized_keys options: inside double quotes only \" is an escape
+    return str(value).replace('"', '\\"')
 
 
 def _keygen(path: Path) -> None:
@@ -170,7 +185,7 @@ class SSHDHost:
             "MaxStartups 50",
         ]
         # sshd sets PATH after SetEnv; authorized_keys environment= options come last.
-        options = ",".join(f'environment="{key}={value}"' for key, value in env.items())
+        options = ",".join(f'environment="{key}={_quoted(value)}"' for key, value in env.items())
         pub = self.key_file.with_suffix(".pub").read_text().strip()
         line = f"{options} {pub}\n" if options else f"{pub}\n"
         (self.dir / "authorized_keys").write_text(line if self._authorized else "")

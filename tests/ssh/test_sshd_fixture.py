@@ -70,3 +70,10 @@ def test_failing_callback_closes_the_channel(session):
     with pytest.raises(RuntimeError):
         session.run("echo x; sleep 30", on_line=boom, timeout=60)
     assert session.run("echo fine").stdout == "fine\n"
+
+
+def test_env_values_with_quotes_and_spaces(sshd_factory, make_session):
+    host = sshd_factory(env={"ODD": 'a "quoted" value with spaces'})
+    s = make_session(host)
+    s.connect(deadline=10)
+    assert s.run('printf %s "$ODD"').stdout == 'a "quoted" value with spaces'
