@@ -153,6 +153,10 @@ def _match_subset(expected: Sequence[Any], actual: Sequence[Any], path: str) -> 
                 continue
             out.append(Mismatch(f"{path}[{label}]", want, MISSING))
             continue
+        if len(actual) == 1 and not used:
+            # One candidate: say how it differs instead of "no item matches".
+            out += match(want, actual[0], f"{path}[0]")
+            continue
         out.append(Mismatch(f"{path}[]", want, list(actual), note="no item matches"))
     return out
 
