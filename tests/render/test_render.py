@@ -234,3 +234,43 @@ def test_every_step_script_is_strict_bash(tmp_path):
             assert "\nset -euo pipefail\n" in text, (node, name)
         else:
             assert "set -e" not in text and text.rstrip().endswith("exit 0")
+
+
+# The calico-node env list as calico.yaml v3.26 ships it (the pool lines commented out).
+CALICO_ENV_SNIPPET = """\
+      containers:
+        - name: calico-node
+          image: docker.io/calico/node:v3.26.4
+          env:
+            - name: CLUSTER_TYPE
+              value: "k8s,bgp"
+            - name: IP
+              value: "autodetect"
+            # The default IPv4 pool to create on startup if none exists. Pod IPs will be
+            # chosen from this range. Changing this value after installation will have
+            # no effect. This should fall within `--cluster-cidr`.
+            # - name: CALICO_IPV4POOL_CIDR
+            #   value: "192.168.0.0/16"
+            # Disable file logging so `kubectl logs` works.
+            - name: CALICO_DISABLE_FILE_LOGGING
+              value: "true"
+"""
+
+
+def test_calico_manifest_edit_sets_pool_and_autodetection(tmp_path):
+    """Run the calico script's own sed over the manifest's env block."""
+    spec = custom_network_spec()
+    script = _scripts(tmp_path / "lab", spec)[("cp", "07-calico.sh")]
+    lines = script.splitlines()
+    start = next(i for i, l in enumerate(lines) if l.strip() == "sed -Ei \\")
+    end = next(i for i in range(start, len(lines)) if lines[i].strip() == '"$manifest"')
+    variables = [l for l in lines if re.match(r"^(pod_cidr|autodetect)=", l)]
+    manifest = tmp_path / "calico.yaml"
+    manifest.write_text(CALICO_ENV_SNIPPET)
+    program = "\n".join([*variables, f"manifest={manifest}", *lines[start : end + 1]])
+    subprocess.run(["bash", "-euo", "pipefail", "-c", program], check=True)
+    env = yaml.safe_load(manifest.read_text())["containers"][0]["env"]
+    values = {e["name"]: e["value"] for e in env}
+    assert values["CALICO_IPV4POOL_CIDR"] == "172.16.0.0/16"
+    assert values["IP_AUTODETECTION_METHOD"] == "cidr=192.168.58.0/24"
+    assert values["IP"] == "autodetect" and len(env) == 5
