@@ -28,6 +28,9 @@ from pathlib import Path
 import pytest
 
 SHELL = Path(__file__).resolve().parent / "fake_node_shell.py"
+# The node shell needs only the standard library: the system Python without site
+# packages starts in half the time, and every remote command starts one.
+NODE_PYTHON = "/usr/bin/python3 -S" if Path("/usr/bin/python3").exists() else f"{sys.executable} -S"
 REPO = Path(__file__).resolve().parents[2]
 
 _FAKE_VBOXMANAGE = """#!/bin/sh
@@ -70,8 +73,14 @@ class FakeNode:
         conf.setdefault("fail", {})[step] = {"rc": rc, "output": output, "times": times}
         self._write_conf(conf)
 
+    def fail_command(self, kind: str, *, rc: int = 1, output: str = "injected failure", times: int = 1) -> None:
+        """A non-step command fails: kind token, ca-hash, admin.conf or kubectl."""
+        conf = self.conf()
+        conf.setdefault("fail_commands", {})[kind] = {"rc": rc, "output": output, "times": times}
+        self._write_conf(conf)
+
     def clear_failures(self) -> None:
-        self.update(fail={})
+        self.update(fail={}, fail_commands={})
 
     def delay(self, seconds: float, step: str | None = None) -> None:
         """Every step (or one step) takes ``seconds`` (a modeled step time)."""
@@ -150,8 +159,13 @@ class FakeLab:
     def all_step_runs(self) -> list[tuple[str, dict]]:
         return sorted(((n.name, e) for n in self.nodes.values() for e in n.step_runs()), key=lambda x: x[1]["start"])
 
-    def tokens(self) -> list[str]:
+    def join_tokens(self) -> list[str]:
+        """Tokens the master handed out with `kubeadm token create` (one per join)."""
         return list(self.master.state()["tokens"])
+
+    def init_tokens(self) -> list[str]:
+        """The default token `kubeadm init` made (printed unless --skip-token-print)."""
+        return list(self.master.state().get("init_tokens", []))
 
 
 @pytest.fixture
@@ -184,7 +198,7 @@ def fake_lab(sshd_factory, fake_vagrant, tmp_path_factory, monkeypatch) -> Itera
             fake = FakeNode(base / "cluster" / node.name, node.name, node.role, node.ip, spec.name)
             if delay:
                 fake.delay(delay)
-            fake.sshd = sshd_factory(force_command=f"{sys.executable} {SHELL} {fake.dir}")
+            fake.sshd = sshd_factory(force_command=f"{NODE_PYTHON} {SHELL} {fake.dir}")
             fake_vagrant.set_target(fake.sshd.target(node.name))
             nodes[node.name] = fake
         fake_vagrant.watch(lab_dir)

@@ -19,13 +19,10 @@ Every node of a lab lives next to the others, so the master sees who has joined.
 
 from __future__ import annotations
 
-import base64
 import fcntl
-import hashlib
 import json
 import os
 import re
-import secrets
 import shlex
 import sys
 import time
@@ -229,6 +226,8 @@ def cluster_nodes(node: Node) -> list[dict]:
 
 
 def node_json(n: dict, index: int) -> dict:
+    import hashlib
+
     labels = {
         "beta.kubernetes.io/arch": "amd64",
         "beta.kubernetes.io/os": "linux",
@@ -302,11 +301,15 @@ def node_json(n: dict, index: int) -> dict:
 
 
 def ca_hash(node: Node) -> str:
+    import hashlib
+
     master = node.master()
     return "sha256:" + hashlib.sha256(f"fake-ca-of-{master.root.parent}".encode()).hexdigest()
 
 
 def admin_conf(node: Node) -> str:
+    import base64
+
     ca = base64.b64encode(b"-----BEGIN CERTIFICATE-----\nMIIC/jCCAeagAwIBAgIBADANBgkqhkiG9w0BAQsFADAVMRMwEQYDVQQDEwprdWJl\n-----END CERTIFICATE-----\n").decode()
     cert = base64.b64encode(b"-----BEGIN CERTIFICATE-----\nMIIDITCCAgmgAwIBAgIIQ0sQ0a2Fh8gwDQYJKoZIhvcNAQELBQAwFTETMBEGA1UE\n-----END CERTIFICATE-----\n").decode()
     key = base64.b64encode(b"-----BEGIN RSA PRIVATE KEY-----\nMIIEpAIBAAKCAQEAu0fake0key0for0tests0only\n-----END RSA PRIVATE KEY-----\n").decode()
@@ -378,6 +381,8 @@ def run_step(node: Node, number: str, step: str, script_path: str) -> int:
 
 
 def step_init(node: Node, script: str) -> int:
+    import secrets
+
     token = f"{secrets.token_hex(3)}.{secrets.token_hex(8)}"
     with node.locked_state() as st:
         st.setdefault("init_tokens", []).append(token)
@@ -482,6 +487,20 @@ def step_ready(node: Node, script: str) -> int:
 # ------------------------------------------------------------------ dispatch
 
 
+def injected(node: Node, kind: str) -> int | None:
+    """A failure injected for a command kind (token, ca-hash, admin.conf, kubectl)."""
+    fail = node.conf.get("fail_commands", {}).get(kind)
+    if not fail:
+        return None
+    with node.locked_state() as st:
+        used = st["failures_used"].get(kind, 0)
+        if used >= fail.get("times", 1):
+            return None
+        st["failures_used"][kind] = used + 1
+    print(fail.get("output", "injected failure"), file=sys.stderr)
+    return int(fail.get("rc", 1))
+
+
 def dispatch(node: Node, command: str) -> tuple[str, str | None, int]:
     """Run one command; returns (kind, step, rc) for the journal."""
     try:
@@ -509,27 +528,37 @@ def dispatch(node: Node, command: str) -> tuple[str, str | None, int]:
         print(f"bash: {path}: No such file or directory", file=sys.stderr)
         return "script", None, 127
     if words[:3] == ["kubeadm", "token", "create"]:
+        if (rc := injected(node, "token")) is not None:
+            return "token", None, rc
         if node.role != "master" or not node.done("kubeadm-init"):
             print("failed to load admin kubeconfig: open /etc/kubernetes/admin.conf: no such file or directory", file=sys.stderr)
             return "token", None, 1
+        import secrets
+
         token = f"{secrets.token_hex(3)}.{secrets.token_hex(8)}"
         with node.locked_state() as st:
             st["tokens"].append(token)
         print(token)
         return "token", None, 0
     if "openssl x509 -pubkey" in command:
+        if (rc := injected(node, "ca-hash")) is not None:
+            return "ca-hash", None, rc
         if not node.done("kubeadm-init"):
             print("Could not open file or uri for loading certificate from /etc/kubernetes/pki/ca.crt", file=sys.stderr)
             return "ca-hash", None, 1
         print(ca_hash(node))
         return "ca-hash", None, 0
     if words == ["cat", ADMIN_CONF]:
+        if (rc := injected(node, "admin.conf")) is not None:
+            return "admin.conf", None, rc
         if node.role != "master" or not node.done("kubeadm-init"):
             print(f"cat: {ADMIN_CONF}: No such file or directory", file=sys.stderr)
             return "admin.conf", None, 1
         print(admin_conf(node), end="")
         return "admin.conf", None, 0
     if words[:1] == ["kubectl"] and words[-3:] == ["nodes", "-o", "json"]:
+        if (rc := injected(node, "kubectl")) is not None:
+            return "kubectl", None, rc
         if node.role != "master" or not node.done("kubeadm-init"):
             print("The connection to the server localhost:8080 was refused - did you specify the right host or port?", file=sys.stderr)
             return "kubectl", None, 1

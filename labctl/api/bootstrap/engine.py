@@ -280,6 +280,10 @@ class Engine:
         )
 
     def _emit_failed(self, node: str, step: Step, err: LabError, t0: float) -> None:
+        if f"step {step.id}" not in err.message:
+            # e.g. the join token could not be made: still say which step stopped.
+            err.message = f"step {step.id} on {node}: {err.message}"
+            err.args = (err.message,)
         data: dict[str, Any] = {"seconds": round(time.monotonic() - t0, 3), "log": self.log_path(node)}
         if isinstance(err, CommandFailed):
             data["rc"] = err.rc

@@ -46,7 +46,8 @@ def hint_for(node: str, step: str, rc: int | None, output: str, *, exit_unreacha
             "check the VM's internet access (NAT adapter, DNS, proxy) and run `labctl up` again; it continues from this step"
         )
     if NAT_ADDRESS in output and step in ("nodes-ready", "kubeadm-join", "kubeadm-init", "calico"):
-        return node_ip_hint(node)
+        named = re.search(r"(\S+) has InternalIP " + re.escape(NAT_ADDRESS), output)
+        return node_ip_hint(named.group(1) if named else node)
     preflight = _PREFLIGHT.findall(output)
     if preflight:
         first = preflight[0]
