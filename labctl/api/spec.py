@@ -371,6 +371,7 @@ def validate(spec: LabSpec) -> list[str]:
                 raise SpecError(field_name, f"{a} overlaps {other} ({b})", hint="choose networks that do not overlap")
 
     _validate_nodes(spec, host)
+    _validate_libvirt(spec.libvirt)
     _validate_pool(spec, host, named)
 
     names = {n.name for n in spec.nodes}
@@ -415,6 +416,22 @@ def _validate_nodes(spec: LabSpec, host: ipaddress.IPv4Network) -> None:
         raise SpecError("nodes", f"a lab has exactly one master, this one has {len(masters)}", hint="set role: master on one node and role: worker on the others")
     workers = len(spec.nodes) - 1
     check_worker_count(workers)
+
+
+LIBVIRT_DRIVERS = ("kvm", "qemu")
+LIBVIRT_CPU_MODES = ("host-passthrough", "host-model", "custom")
+
+
+def _validate_libvirt(lv: Libvirt) -> None:
+    # Checked for every provider: a typo must not wait until someone switches to libvirt.
+    if lv.driver not in LIBVIRT_DRIVERS:
+        raise SpecError("libvirt.driver", f"{lv.driver!r} is not a vagrant-libvirt driver", hint="use kvm, or qemu for software emulation")
+    if lv.cpu_mode not in LIBVIRT_CPU_MODES:
+        raise SpecError("libvirt.cpu_mode", f"{lv.cpu_mode!r} is not a CPU mode", hint="use one of: " + ", ".join(LIBVIRT_CPU_MODES))
+    if lv.cpu_model and lv.cpu_mode != "custom":
+        raise SpecError("libvirt.cpu_model", f"{lv.cpu_model!r} needs libvirt.cpu_mode: custom", hint="set cpu_mode: custom, or leave cpu_model empty")
+    if lv.boot_timeout < 60:
+        raise SpecError("libvirt.boot_timeout", f"{lv.boot_timeout} s is too short for a VM to boot", hint="use 600 (900 under software emulation)")
 
 
 def _validate_pool(spec: LabSpec, host: ipaddress.IPv4Network, named) -> None:

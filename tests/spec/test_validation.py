@@ -92,6 +92,10 @@ RULES = [
     ("bool-not-bool", _set("network.vbox_networks_conf_allows", "yes"), "network.vbox_networks_conf_allows:"),
     ("section-not-mapping", _set("box", "bento/ubuntu-22.04"), "box:"),
     ("boot-timeout-not-int", _set("libvirt.boot_timeout", "600s"), "libvirt.boot_timeout:"),
+    ("boot-timeout-short", _set("libvirt.boot_timeout", 5), "libvirt.boot_timeout:"),
+    ("libvirt-driver", _set("libvirt.driver", "kvmm"), "libvirt.driver:"),
+    ("libvirt-cpu-mode", _set("libvirt.cpu_mode", "passthrough"), "libvirt.cpu_mode:"),
+    ("libvirt-cpu-model-without-custom", _set("libvirt.cpu_model", "qemu64"), "libvirt.cpu_model:"),
 ]
 
 
