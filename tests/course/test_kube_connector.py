@@ -252,3 +252,16 @@ def test_exec_rc_comes_from_the_error_channel_status():
 )
 def test_contains(live, want, expected):
     assert contains(live, want) is expected
+
+
+def test_a_pod_whose_labels_changed_is_updated_in_place(client, fake_apiserver):
+    client.apply(POD)
+    _schedule(fake_apiserver, "pod-1")
+    uid = fake_apiserver.get("Pod", "pod-1")["metadata"]["uid"]
+    relabelled = {**POD, "metadata": {"name": "pod-1", "labels": {**POD["metadata"]["labels"], "type": "web"}}}
+    result = client.apply(relabelled)
+    assert result.action == "configured"
+    live = fake_apiserver.get("Pod", "pod-1")
+    assert live["metadata"]["uid"] == uid and live["metadata"]["labels"]["type"] == "web"
+    assert not fake_apiserver.calls("DELETE")
+    assert client.apply(relabelled).action == "unchanged"

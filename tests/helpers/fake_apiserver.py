@@ -398,7 +398,7 @@ class FakeApiServer:
         if replies:
             reply = replies.pop(0) if len(replies) > 1 else replies[0]
             return self._reply(reply, query)
-        if path == "/version":
+        if path.rstrip("/") == "/version":
             return self._json(200, SERVER_VERSION)
         target = self._parse(path)
         if target is None:
