@@ -91,6 +91,8 @@ def ssh(
     from labctl.api import lifecycle
 
     lab_dir = get(ctx).lab_dir
+    if command and command[0] == "--":
+        command = command[1:]
     if command:
         rc = lifecycle.ssh_run(lab_dir, node, shlex.join(command))
         raise typer.Exit(rc)
