@@ -86,3 +86,20 @@ def test_every_script_parses_with_bash(tmp_path):
     for script in _all_scripts(tmp_path):
         proc = subprocess.run(["bash", "-n", str(script)], capture_output=True, text=True)
         assert proc.returncode == 0, f"{script}: {proc.stderr}"
+
+
+@pytest.mark.slow
+def test_vagrant_validate_with_the_libvirt_provider_plugin(tmp_path):
+    """Where vagrant-libvirt is installed, its own config validation accepts the block."""
+    vagrant = _real_vagrant()
+    if vagrant is None:
+        pytest.skip("vagrant is not installed")
+    env = dict(os.environ, VAGRANT_HOME=str(tmp_path / "vagrant-home"), VAGRANT_CHECKPOINT_DISABLE="1",
+               VAGRANT_DEFAULT_PROVIDER="libvirt")
+    plugins = subprocess.run([vagrant, "plugin", "list"], env=env, capture_output=True, text=True, timeout=120).stdout
+    if "vagrant-libvirt" not in plugins:
+        pytest.skip("vagrant-libvirt is not installed")
+    lab = tmp_path / "lab"
+    render_lab(SPECS["libvirt"](), LabPaths(lab))
+    proc = subprocess.run([vagrant, "validate"], cwd=lab, env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
