@@ -86,16 +86,20 @@ class VagrantDriver:
     def _display(self, args: Sequence[str]) -> str:
         return " ".join(["vagrant", *args])
 
-    def _failed(self, args: Sequence[str], result: ProcResult, *, where: str, log_path: Path | None = None,
+    def _failed(self, args: Sequence[str], rc: int | None, text: str, *, where: str, log_path: Path | None = None,
                 what: str | None = None, hint: str | None = None) -> VagrantFailed:
-        text = "\n".join(vagrant_cli.human_lines(result.stdout + "\n" + result.stderr))
+        """``text`` is the human reading of the output (vagrant_cli.human_lines)."""
+        if log_path:
+            fallback = f"read {log_path}; once the cause is fixed, `labctl up` continues where it stopped"
+        else:
+            fallback = f"run `{self._display(args)}` in {self.lab_dir} to see the whole output"
         return VagrantFailed(
             self._display(args),
-            result.rc,
+            rc,
             text,
             where=where,
             log_path=str(log_path) if log_path else None,
-            hint=hint or vagrant_cli.hint_for(text),
+            hint=hint or vagrant_cli.hint_for(text) or fallback,
             what=what,
         )
 
@@ -110,7 +114,8 @@ class VagrantDriver:
             hint = None
             if result.rc is None:
                 hint = f"`{self._display(args)}` gave no answer in {timeout:g} s; run it by hand in {self.lab_dir}"
-            raise self._failed(args, result, where=where, hint=hint)
+            text = "\n".join(vagrant_cli.human_lines(result.stdout + "\n" + result.stderr))
+            raise self._failed(args, result.rc, text, where=where, hint=hint)
         return result
 
     def _start_logged(self, args: Sequence[str], log_name: str) -> LoggedProcess:
@@ -127,15 +132,17 @@ class VagrantDriver:
     def _run_logged(self, args: Sequence[str], *, machine: str, log_name: str, deadline: float) -> None:
         self._finish_logged(self._start_logged(args, log_name), args, machine, deadline)
 
-    def _timeout_or_failure(self, args, result, machine, log_path, deadline) -> VagrantFailed:
+    def _timeout_or_failure(self, args: Sequence[str], result: ProcResult, machine: str, log_path: Path,
+                            deadline: float) -> VagrantFailed:
+        # LoggedProcess already turned the output into human lines.
         if result.rc is None:
             return self._failed(
-                args, result, where=machine, log_path=log_path,
+                args, None, result.stdout, where=machine, log_path=log_path,
                 what=f"`{self._display(args)}` (deadline {deadline:g} s)",
                 hint=f"{machine} was not up within {deadline:g} s and was stopped; read the log, "
                 "then run `labctl up` again (it continues) or raise the deadline",
             )
-        return self._failed(args, result, where=machine, log_path=log_path)
+        return self._failed(args, result.rc, result.stdout, where=machine, log_path=log_path)
 
     # -- queries -----------------------------------------------------------------------
 
@@ -153,7 +160,8 @@ class VagrantDriver:
         result = self._run(args, timeout=QUERY_TIMEOUT)
         states = vagrant_cli.parse_status(result.stdout)
         if not states:
-            raise self._failed(args, result, where="localhost",
+            text = "\n".join(vagrant_cli.human_lines(result.stdout + "\n" + result.stderr))
+            raise self._failed(args, result.rc, text, where="localhost",
                                what="`vagrant status` (listed no machine)",
                                hint="check the Vagrantfile in the lab folder: `labctl render`")
         return states
@@ -178,7 +186,8 @@ class VagrantDriver:
             raise VagrantFailed(f"vagrant ssh-config {name}", 0, "", where=name,
                                 what=f"`vagrant ssh-config {name}` (no IdentityFile)",
                                 hint="labctl logs in with the machine's key; check config.ssh in the Vagrantfile")
-        # Vagrant lists its generated per-machine key first when it replaced the insecure one.
+        # Once Vagrant replaced the insecure key at first boot it lists only the machine's
+        # own key; before that its insecure key(s), any of which logs in.
         return SSHTarget(name=name, host=conf.hostname, port=conf.port, user=conf.user,
                          key_file=Path(conf.identity_files[0]))
 

@@ -166,7 +166,9 @@ class LoggedProcess:
         return ProcResult(self.argv, rc, "\n".join(self._tail), "", time.monotonic() - self.start, self.proc.pid)
 
     def stop(self, grace: float) -> None:
+        """Interrupt vagrant (it cleans up on SIGINT), kill what is left after ``grace``."""
         if self.proc.poll() is None:
+            self._write(f"labctl: interrupted; passing SIGINT to vagrant (pid {self.proc.pid})")
             _kill_group(self.proc, grace, signal.SIGINT)
         self._reader.join(timeout=5)
-        self._close("labctl: interrupted")
+        self._close(f"labctl: stopped, exit {self.proc.returncode}")

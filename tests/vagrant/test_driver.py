@@ -79,7 +79,9 @@ def test_up_of_a_running_machine_is_harmless(driver):
 def test_up_runs_at_most_max_parallel_processes(fake_vagrant, tmp_path, max_parallel, expected):
     names = [f"n{i}" for i in range(4)]
     lab = fake_vagrant.lab(tmp_path / "lab", names)
-    fake_vagrant.up_seconds(0.6)
+    # Long enough that the stand-ins' start-up (~0.1 s each, more on a loaded machine)
+    # cannot make a process end before the next one allowed to run begins.
+    fake_vagrant.up_seconds(1.2)
     VagrantDriver(lab, log_dir=lab / "logs").up(names, max_parallel=max_parallel)
     ups = [c for c in fake_vagrant.calls(lab) if c.verb == "up"]
     assert len(ups) == 4 and all(c.rc == 0 for c in ups)
@@ -316,7 +318,7 @@ def test_ctrl_c_stops_every_vagrant_it_started(fake_vagrant, lab):
     for call in booting:
         assert not alive(call.pid)
         assert not any(alive(pid) for pid in call.child_pids)
-        assert "labctl: interrupted" in (lab / "logs" / f"vagrant-up-{call.argv[1]}.log").read_text()
+        assert "labctl: interrupted; passing SIGINT" in (lab / "logs" / f"vagrant-up-{call.argv[1]}.log").read_text()
 
 
 def test_missing_lab_folder_is_not_found(fake_vagrant, tmp_path):
@@ -325,3 +327,23 @@ def test_missing_lab_folder_is_not_found(fake_vagrant, tmp_path):
     with pytest.raises(NotFound) as exc:
         VagrantDriver(tmp_path / "gone", log_dir=tmp_path / "logs").status()
     assert "gone" in str(exc.value) and "labctl init" in exc.value.hint
+
+
+def test_unknown_failure_still_names_a_fix(lab):
+    # `false` exits 1 saying nothing: no known message, so the generic hint applies.
+    d = VagrantDriver(lab, log_dir=lab / "logs", executable="false")
+    with pytest.raises(VagrantFailed) as exc:
+        d.version()
+    assert exc.value.rc == 1
+    assert exc.value.hint == f"run `vagrant --version` in {lab} to see the whole output"
+    with pytest.raises(VagrantFailed) as exc:
+        d.up(["k8s-master"])
+    assert exc.value.hint.startswith(f"read {lab / 'logs' / 'vagrant-up-k8s-master.log'}")
+
+
+def test_status_of_a_vagrantfile_without_machines_is_an_error(fake_vagrant, tmp_path):
+    lab = tmp_path / "odd"
+    lab.mkdir()
+    (lab / "Vagrantfile").write_text('Vagrant.configure("2") do |config|\nend\n')
+    states = VagrantDriver(lab, log_dir=lab / "logs").status()
+    assert list(states) == ["default"]  # Vagrant's implicit single machine
