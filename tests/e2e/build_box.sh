@@ -2,8 +2,8 @@
 # Build the end-to-end tests' Vagrant box: a small Debian 12 (bookworm) libvirt box made
 # with debootstrap, because no box can be downloaded on the test machines.
 #
-# Usage: build_box.sh [--print-path]
-#   Prints the path of the .box file on its last line of stdout.
+# Usage: build_box.sh
+#   Prints box_file=, box_name= and box_version= lines on stdout.
 # Env:
 #   LABCTL_E2E_CACHE   cache folder (default /var/cache/labctl-e2e); the box is kept
 #                      there, keyed by a hash of this script, and reused by later runs.
@@ -21,8 +21,12 @@ BOX_NAME=${LABCTL_E2E_BOX_NAME:-labctl/debian12-e2e}
 SUITE=bookworm
 DISK_GB=8
 SWAP_MB=128
-KEY_HASH=$(sha256sum "$SCRIPT" | cut -c1-12)
+# Keyed by the image recipe only (everything above the END-OF-RECIPE line).
+KEY_HASH=$(sed '/^# END-OF-RECIPE/q' "$SCRIPT" | sha256sum | cut -c1-12)
 BOX="$CACHE/debian12-e2e-$KEY_HASH.box"
+# A real version (not Vagrant's "0") names the box's libvirt volume without a timestamp,
+# and a new script version never meets a volume of an older image.
+BOX_VERSION="1.0.$((16#${KEY_HASH:0:7}))"
 
 # Packages the lab's steps rely on (containerd, kernel modules, sysctl, apt tooling for
 # the Kubernetes repository) plus what Vagrant needs to drive a Debian guest.
@@ -214,6 +218,7 @@ EOF
   log "box built in $((SECONDS - t0)) s: $BOX ($(du -h "$BOX" | cut -f1))"
 }
 
+# END-OF-RECIPE: changes below this line do not rebuild the box.
 if [[ -s $BOX ]]; then
   log "cached box $BOX"
 else
@@ -222,7 +227,11 @@ fi
 
 if [[ -n ${VAGRANT_HOME:-} ]]; then
   if ! vagrant box list --machine-readable 2>/dev/null | grep -q ",box-name,${BOX_NAME}\$"; then
-    vagrant box add --force --name "$BOX_NAME" "$BOX" >&2
+    # A catalog file is the only way to give a local box a version.
+    catalog="$VAGRANT_HOME/labctl-e2e-box.json"
+    printf '{"name":"%s","versions":[{"version":"%s","providers":[{"name":"libvirt","url":"file://%s"}]}]}\n' \
+      "$BOX_NAME" "$BOX_VERSION" "$BOX" >"$catalog"
+    vagrant box add --force "$catalog" >/dev/null
   fi
 fi
-echo "$BOX"
+printf 'box_file=%s\nbox_name=%s\nbox_version=%s\n' "$BOX" "$BOX_NAME" "$BOX_VERSION"

@@ -10,6 +10,7 @@ Everything started is recorded and torn down by PID (``LibvirtNetns.teardown``),
 
 from __future__ import annotations
 
+import json
 import os
 import shlex
 import signal
@@ -226,3 +227,33 @@ def purge_libvirt(ns: LibvirtNetns, prefixes: tuple[str, ...]) -> list[str]:
 # box's volume in the default pool.
 E2E_LAB_NAME = "labctl-e2e"
 E2E_PREFIXES = (E2E_LAB_NAME, "vagrant-libvirt", "labctl-VAGRANTSLASH-")
+
+
+def box_volume_name(box_name: str, box_version: str) -> str:
+    """The volume vagrant-libvirt keeps a box's image in (its get_volume_name)."""
+    return f"{box_name.replace('/', '-VAGRANTSLASH-')}_vagrant_box_image_{box_version}_box.img"
+
+
+def seed_box_volume(ns: LibvirtNetns, image: Path, box_name: str, box_version: str, pool: str = "default") -> str:
+    """Upload the box image into the storage pool before any `vagrant up`.
+
+    vagrant-libvirt serialises the upload with a lock inside one Vagrant process only;
+    labctl runs one `vagrant up NAME` process per machine, and on a fresh pool the
+    second process snapshots a volume the first is still filling (its VM then finds no
+    boot disk). Seeding the volume first sidesteps that race (see the e2e report).
+    """
+    pools = ns.virsh("pool-list", "--all", "--name").stdout.split()
+    if pool not in pools:
+        ns.virsh("pool-define-as", pool, "dir", "--target", "/var/lib/libvirt/images")
+        ns.virsh("pool-build", pool, check=False)
+        ns.virsh("pool-autostart", pool)
+    if "running" not in ns.virsh("pool-info", pool).stdout.split("State:", 1)[-1].splitlines()[0]:
+        ns.virsh("pool-start", pool)
+    name = box_volume_name(box_name, box_version)
+    if name in ns.volumes(pool):
+        return name
+    info = json.loads(subprocess.run(["qemu-img", "info", "--output=json", str(image)],
+                                     check=True, capture_output=True, text=True).stdout)
+    ns.virsh("vol-create-as", pool, name, f"{info['virtual-size']}B", "--format", "qcow2")
+    ns.run(["virsh", "-c", LIBVIRT_URI, "vol-upload", "--pool", pool, name, str(image)], timeout=600)
+    return name

@@ -1,0 +1,217 @@
+"""labctl against real VMs: Vagrant + vagrant-libvirt + qemu (emulation), 1 master + 1 worker.
+
+The tests run in file order on one lab (booting it is the expensive part): the first
+`labctl up` must stop at the Kubernetes packages (their repository is unreachable
+here) with a clear failure, everything before that step is checked on the machines
+themselves, then halt/up, resume, snapshots, status, ssh and destroy.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.harness import E2E_LAB_NAME
+from tests.e2e.lab import IPS, MASTER, WORKER, E2ELab
+
+pytestmark = [
+    pytest.mark.e2e,
+    pytest.mark.slow,
+    pytest.mark.skipif(os.environ.get("LABCTL_E2E") != "1", reason="boots real VMs (minutes); set LABCTL_E2E=1"),
+]
+
+NODES = (MASTER, WORKER)
+PREPARE_BEFORE_PACKAGES = ("swap", "kernel", "containerd", "kubelet-config")
+PACKAGES_STEP = "kube-packages"
+
+
+def _step_events(run, status=None):
+    evs = [e for e in run.json_lines() if e.get("kind") == "step"]
+    return [e for e in evs if status is None or e.get("status") == status]
+
+
+def _error(run) -> dict:
+    for obj in reversed(run.json_lines()):
+        if isinstance(obj.get("error"), str) and "message" in obj:
+            return obj
+    raise AssertionError(f"no JSON error object on stdout\n{run.describe()}")
+
+
+@pytest.fixture(scope="module")
+def first_up(e2e_lab: E2ELab):
+    return e2e_lab.labctl("up", "--provider", "libvirt", "--json", timeout=2400)
+
+
+# ------------------------------------------------------------------ first `labctl up`
+def test_first_up_stops_at_the_kubernetes_packages_with_a_clear_failure(first_up, e2e_lab):
+    run = first_up
+    assert run.rc != 0, run.describe()
+    failed = _step_events(run, "failed")
+    assert failed, f"no failed step event\n{run.describe()}"
+    assert {e["step"] for e in failed} == {PACKAGES_STEP}, failed
+    assert {e["node"] for e in failed} <= set(NODES)
+    err = _error(run)
+    text = str(err)
+    assert PACKAGES_STEP in text, err
+    assert err["where"] in NODES, err
+    assert err["log"] and Path(err["log"]).is_file(), err
+    log_text = Path(err["log"]).read_text()
+    assert PACKAGES_STEP in log_text, f"{err['log']} does not show the failing step"
+    # The last lines of the step's output come with the error, and they are in the log.
+    assert err["evidence"] and all(line.strip() in log_text for line in err["evidence"][-3:]), err
+    assert err["hint"], f"no hint in {err}"
+    # Every step before the packages ran (or was already done) on both nodes.
+    finished = {(e["node"], e["step"]) for e in run.json_lines() if e.get("kind") == "step" and e.get("status") in ("done", "skipped")}
+    for node in NODES:
+        for step in PREPARE_BEFORE_PACKAGES:
+            assert (node, step) in finished, f"{step} on {node} did not finish\n{run.describe()}"
+
+
+def test_machines_have_their_hostnames_and_host_only_ips(first_up, e2e_lab):
+    for node in NODES:
+        assert e2e_lab.on_node(node, "hostname").strip() == node
+        addrs = e2e_lab.on_node(node, "ip -4 -o addr show")
+        host_only = re.findall(r"^\d+:\s+(\S+)\s+inet\s+(192\.168\.56\.\d+)/24", addrs, re.M)
+        assert host_only == [("eth1", IPS[node])], addrs
+        # The management NIC is vagrant-libvirt's NAT network, a different address.
+        assert re.search(r"^\d+:\s+eth0\s+inet\s+192\.168\.121\.\d+/", addrs, re.M), addrs
+
+
+def test_kubelet_node_ip_is_the_host_only_address_not_the_management_nic(first_up, e2e_lab):
+    for node in NODES:
+        defaults = e2e_lab.on_node(node, "cat /etc/default/kubelet")
+        ips = re.findall(r"--node-ip=(\S+?)[\"\s]", defaults + " ")
+        assert ips == [IPS[node]], defaults
+        mgmt = e2e_lab.on_node(node, "ip -4 -o addr show eth0 | awk '{print $4}'").strip().split("/")[0]
+        assert mgmt and mgmt != IPS[node]
+
+
+def _swap_state(lab: E2ELab, node: str) -> tuple[int, list[str]]:
+    swaps = lab.on_node(node, "tail -n +2 /proc/swaps | wc -l")
+    fstab = lab.on_node(node, "cat /etc/fstab")
+    active_entries = [l for l in fstab.splitlines() if re.match(r"^\s*[^#\s]+\s+\S+\s+swap\s", l)]
+    return int(swaps.strip()), active_entries
+
+
+def test_swap_is_off_and_out_of_fstab(first_up, e2e_lab):
+    for node in NODES:
+        active, entries = _swap_state(e2e_lab, node)
+        assert active == 0 and entries == [], (node, active, entries)
+        # The box does ship a swap file: the step really had something to turn off.
+        assert "/swapfile" in e2e_lab.on_node(node, "cat /etc/fstab")
+
+
+def test_kernel_modules_and_sysctls_are_in_place(first_up, e2e_lab):
+    for node in NODES:
+        mods = e2e_lab.on_node(node, "cat /proc/modules")
+        assert re.search(r"^overlay ", mods, re.M) and re.search(r"^br_netfilter ", mods, re.M), node
+        values = e2e_lab.on_node(
+            node, "sysctl -n net.bridge.bridge-nf-call-iptables net.bridge.bridge-nf-call-ip6tables net.ipv4.ip_forward")
+        assert values.split() == ["1", "1", "1"], (node, values)
+        persisted = e2e_lab.on_node(node, "cat /etc/modules-load.d/*.conf /etc/sysctl.d/*.conf")
+        assert "br_netfilter" in persisted and "net.ipv4.ip_forward" in persisted
+
+
+def test_containerd_uses_the_systemd_cgroup_driver(first_up, e2e_lab):
+    for node in NODES:
+        conf = e2e_lab.on_node(node, "sudo cat /etc/containerd/config.toml")
+        assert re.search(r"^\s*SystemdCgroup\s*=\s*true\s*$", conf, re.M), node
+        assert not re.search(r"^\s*SystemdCgroup\s*=\s*false", conf, re.M), node
+        assert e2e_lab.on_node(node, "systemctl is-active containerd").strip() == "active"
+
+
+def test_the_lab_pins_each_vms_own_ssh_host_key(first_up, e2e_lab):
+    known = (e2e_lab.lab_dir / ".labctl" / "known_hosts").read_text()
+    pinned = {}
+    for node in NODES:
+        key = e2e_lab.on_node(node, "cat /etc/ssh/ssh_host_ed25519_key.pub").split()[1]
+        pinned[node] = key
+        assert key in known, f"{node}'s host key is not in .labctl/known_hosts"
+    # The box makes its host keys on first boot: two VMs, two keys.
+    assert pinned[MASTER] != pinned[WORKER]
+
+
+# ------------------------------------------------------------------ halt, up, resume
+@pytest.fixture(scope="module")
+def second_up(first_up, e2e_lab):
+    halt = e2e_lab.labctl("halt", "--json", timeout=600)
+    assert halt.rc == 0, halt.describe()
+    status = e2e_lab.labctl("status", "--json", timeout=300)
+    return halt, status, e2e_lab.labctl("up", "--json", timeout=2400)
+
+
+def test_halt_stops_the_vms(second_up, e2e_lab):
+    halt, status, _ = second_up
+    states = {m: s for m, s in _vm_states(status).items()}
+    assert states and all(s in ("shutoff", "poweroff", "not_running", "halted") for s in states.values()), status.describe()
+
+
+def _vm_states(status_run) -> dict[str, str]:
+    doc = status_run.json_lines()[-1]
+    return {n["name"]: n.get("vm") for n in doc.get("nodes", [])}
+
+
+def test_second_up_resumes_at_the_packages_step(second_up, e2e_lab):
+    _, _, run = second_up
+    assert run.rc != 0, run.describe()
+    ran = {(e["node"], e["step"]) for e in _step_events(run, "running")}
+    skipped = {(e["node"], e["step"]) for e in run.json_lines()
+               if e.get("kind") in ("plan", "step") and e.get("status") == "skipped"}
+    for node in NODES:
+        for step in PREPARE_BEFORE_PACKAGES:
+            assert (node, step) in skipped and (node, step) not in ran, (node, step, run.describe())
+    assert {s for _, s in ran} == {PACKAGES_STEP}, ran
+    assert {e["step"] for e in _step_events(run, "failed")} == {PACKAGES_STEP}
+
+
+def test_swap_stays_off_after_halt_and_up(second_up, e2e_lab):
+    for node in NODES:
+        active, entries = _swap_state(e2e_lab, node)
+        assert active == 0 and entries == [], (node, active, entries)
+        # The VM really rebooted (uptime since the halt).
+        uptime = float(e2e_lab.on_node(node, "cut -d' ' -f1 /proc/uptime"))
+        assert uptime < second_up[2].seconds + 120
+
+
+# ------------------------------------------------------------------ snapshots, status, ssh
+def test_snapshot_save_and_restore(second_up, e2e_lab):
+    save = e2e_lab.labctl("snapshot", "save", "clean", "--json", timeout=900)
+    assert save.rc == 0, save.describe()
+    listed = e2e_lab.labctl("snapshot", "list", "--json")
+    assert listed.rc == 0, listed.describe()
+    snaps = listed.json_lines()[-1]["snapshots"]
+    assert all("clean" in snaps.get(n, []) for n in NODES), snaps
+    e2e_lab.on_node(MASTER, "echo after > /home/vagrant/after-snapshot")
+    restore = e2e_lab.labctl("snapshot", "restore", "clean", "--json", timeout=900)
+    assert restore.rc == 0, restore.describe()
+    gone = e2e_lab.on_node(MASTER, "test -e /home/vagrant/after-snapshot && echo present || echo absent")
+    assert gone.strip() == "absent"
+
+
+def test_status_reports_running_vms(second_up, e2e_lab):
+    run = e2e_lab.labctl("status", "--json", timeout=300)
+    assert run.rc == 0, run.describe()
+    assert _vm_states(run) == {MASTER: "running", WORKER: "running"}, run.describe()
+
+
+def test_ssh_runs_a_command_and_returns_its_exit_code(second_up, e2e_lab):
+    ok = e2e_lab.labctl("ssh", WORKER, "--", "hostname")
+    assert ok.rc == 0 and ok.stdout.strip() == WORKER, ok.describe()
+    bad = e2e_lab.labctl("ssh", WORKER, "--", "exit", "7")
+    assert bad.rc == 7, bad.describe()
+
+
+# ------------------------------------------------------------------ destroy
+def test_destroy_leaves_no_vm_network_or_disk(second_up, e2e_lab):
+    run = e2e_lab.labctl("destroy", "--yes", "--json", timeout=600)
+    assert run.rc == 0, run.describe()
+    ns = e2e_lab.ns
+    assert [d for d in ns.domains() if d.startswith(E2E_LAB_NAME)] == []
+    assert [n for n in ns.networks() if n.startswith((E2E_LAB_NAME, "vagrant-libvirt"))] == []
+    assert [v for v in ns.volumes() if v.startswith(E2E_LAB_NAME)] == []
+    assert not (e2e_lab.lab_dir / ".labctl" / "known_hosts").exists() or \
+        (e2e_lab.lab_dir / ".labctl" / "known_hosts").read_text().strip() == ""
+    assert (e2e_lab.lab_dir / "lab.yaml").exists()
