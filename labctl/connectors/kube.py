@@ -19,6 +19,7 @@ server does not speak the exec websocket protocol. A replacement must accept
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -156,8 +157,8 @@ def exec_in_pod(api_client, namespace: str, pod: str, container: str | None, com
         kwargs["container"] = container
     try:
         resp = stream(core.connect_get_namespaced_pod_exec, pod, namespace, **kwargs)
-    except Exception as exc:  # the websocket handshake fails with ApiException or a socket error
-        raise translate(exc, f"exec in Pod {namespace}/{pod}", ObjectRef("Pod", pod, namespace)) from exc
+    except Exception as exc:  # the websocket handshake fails with ApiException(status=0) or a socket error
+        raise translate(_handshake_status(exc), f"exec in Pod {namespace}/{pod}", ObjectRef("Pod", pod, namespace)) from exc
     try:
         resp.run_forever(timeout=timeout)
         timed_out = resp.is_open()
@@ -167,6 +168,27 @@ def exec_in_pod(api_client, namespace: str, pod: str, container: str | None, com
     finally:
         resp.close()
     return ExecResult(argv, rc, stdout or "", stderr or "")
+
+
+def _handshake_status(exc: BaseException) -> BaseException:
+    """The websocket client reports a refused upgrade as ApiException(status=0) whose
+    reason holds "Handshake status 404 ... -+-+- <headers> -+-+- <Status JSON>":
+    recover the HTTP status and the Status body, so 404 reads as NotFound."""
+    from kubernetes.client.exceptions import ApiException
+
+    text = str(getattr(exc, "reason", "") or exc)
+    match = re.search(r"Handshake status (\d{3})", text)
+    if not isinstance(exc, ApiException) or not match:
+        return exc
+    parts = text.split(" -+-+- ")
+    rebuilt = ApiException(status=int(match.group(1)), reason=parts[0].removeprefix("Handshake status ")[4:] or None)
+    if len(parts) >= 3:
+        body = parts[2].removeprefix("b'")
+        try:
+            rebuilt.body = json.dumps(json.JSONDecoder().raw_decode(body)[0])
+        except ValueError:
+            pass
+    return rebuilt
 
 
 def _exec_rc(status_text: str) -> int:
