@@ -105,8 +105,9 @@ class ExecServer:
         script = self.scripts.get((pod, container))
         if headers.get("authorization") != f"Bearer {self.token}" or script is None or parts[-1] != "exec":
             code, reason = (401, "Unauthorized") if headers.get("authorization") != f"Bearer {self.token}" else (404, "Not Found")
+            message = "Unauthorized" if code == 401 else f'pods "{pod}" not found'
             body = json.dumps({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
-                               "message": f'pods "{pod}" not found', "reason": "NotFound", "code": code}).encode()
+                               "message": message, "reason": reason.replace(" ", ""), "code": code}).encode()
             sock.sendall(f"HTTP/1.1 {code} {reason}\r\nContent-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n".encode() + body)
             return
         accept = base64.b64encode(hashlib.sha1((headers["sec-websocket-key"] + GUID).encode()).digest()).decode()
