@@ -127,3 +127,11 @@ def text_of(result) -> str:
     from labctl.api.verify.report import details
 
     return "\n".join(details(result))
+
+
+@pytest.fixture
+def recorded(lab_spec, fake_apiserver, servers, fake_exec):
+    """``recorded("passing")``: COURSE's recorded lab, on loopback."""
+    from tests.verify.labmodel import RecordedLab
+
+    return lambda name: RecordedLab(lab_spec, fake_apiserver, servers, fake_exec, name)

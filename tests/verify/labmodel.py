@@ -8,7 +8,9 @@ server) before ``publish()``.
 
 from __future__ import annotations
 
+import re
 import urllib.request
+from pathlib import Path
 
 from labctl.connectors.kube import ExecResult
 from tests.verify import objects as o
@@ -157,3 +159,89 @@ class LabModel:
         for pod, text, container, previous, *ns in self.logs:
             self.fake.set_logs(pod, text, container=container, previous=previous, namespace=ns[0] if ns else "default")
         return self
+
+
+# ---------------------------------------------------------------- COURSE's recorded labs
+
+RECORDED = Path(__file__).resolve().parents[1] / "fixtures" / "k8s"
+_IPV4 = re.compile(r"(?<![\d.])(\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3})(?![\d.])")
+COURSE_NET = "192.168.56."
+NAT_IP = "10.0.2.15"  # kept as recorded: it is only ever compared, never contacted
+
+
+class RecordedLab:
+    """COURSE's recorded 1.27 lab (tests/fixtures/k8s/passing or failing) with its
+    addresses moved onto loopback: the host-only network onto the test spec's network
+    (same last octet), every Pod IP and ClusterIP onto its own 127.x address; and real
+    servers where the recorded lab would answer."""
+
+    def __init__(self, spec, fake, servers, fake_exec, name: str):
+        self.spec, self.fake, self.servers, self.fake_exec = spec, fake, servers, fake_exec
+        self.http: dict[str, object] = {}
+        self.ipmap: dict[str, str] = {}
+        prefix = spec.network.host_only.rsplit(".", 1)[0] + "."
+        base = RECORDED / name
+
+        def move(m: re.Match) -> str:
+            ip = m.group(1)
+            if ip == NAT_IP:
+                return ip
+            if ip.startswith(COURSE_NET):
+                return prefix + ip.rsplit(".", 1)[1]
+            return self.ipmap.setdefault(ip, loopback_address())
+
+        out = Path(fake.workdir) / f"recorded-{name}"
+        out.mkdir(parents=True, exist_ok=True)
+        for f in sorted(base.glob("*.json")):
+            (out / f.name).write_text(_IPV4.sub(move, f.read_text()))
+        fake.load(out)
+        for log in sorted((base / "logs").glob("*.log")):
+            pod, container, *prev = log.name[: -len(".log")].split(".")
+            fake.set_logs(pod, log.read_text(), container=container, previous=bool(prev))
+        self._cluster_dns()
+
+    def ip(self, recorded: str) -> str:
+        return self.ipmap[recorded]
+
+    def _cluster_dns(self) -> None:
+        """The kube-dns Service and its Endpoints (not in the recording) over the
+        recorded CoreDNS Pods, and a DNS server on its ClusterIP."""
+        if self.fake.get("Service", "kube-dns", "kube-system") is not None:
+            return
+        api_ip = self.fake.get("Service", "kubernetes")["spec"]["clusterIP"]
+        self.dns_ip = loopback_address()
+        self.dns = self.servers.dns(self.dns_ip, {"kubernetes.default.svc.cluster.local": api_ip}, port=0)
+        coredns = [p for p in self.fake.objects("Pod") if (p["metadata"].get("labels") or {}).get("k8s-app") == "kube-dns"]
+        for obj in o.kube_system(self.spec, dns_ip=self.dns_ip, dns_pod_ips=[], api_ip=api_ip, dns_port=self.dns.port):
+            if obj["kind"] == "Service" and obj["metadata"]["name"] == "kube-dns":
+                self.fake.add(obj)
+        ready = [(p["status"]["podIP"], p["metadata"]["name"], p["spec"]["nodeName"]) for p in coredns]
+        self.fake.add(o.endpoints("kube-dns", ready, port=53, namespace="kube-system", port_name="dns", protocol="UDP"))
+
+    def answer_like_the_recording(self) -> "RecordedLab":
+        """Servers where the recorded (passing) lab answers, and the exec stand-in."""
+        get = self.fake.get
+        pod1 = get("Pod", "pod-1")["status"]["podIP"]
+        self.pod1_ip = pod1
+        for port in (8000, 8080):
+            self.http[f"pod-1:{port}"] = self.servers.http(pod1, port, f"containerPort : {port}\n")
+        self.fake_exec.on("pod-1", "container1", ["curl"], self._curl_in_pod1)
+        svc = get("Service", "svc-clusterip")
+        self.http["svc-clusterip"] = self.servers.http(svc["spec"]["clusterIP"], svc["spec"]["ports"][0]["port"], "Hostname : pod-clusterip-1\n")
+        nodes = list(self.spec.nodes)
+        np = get("Service", "svc-nodeport")["spec"]["ports"][0]["nodePort"]
+        for n in nodes:
+            self.http[f"svc-nodeport@{n.name}"] = self.servers.http(n.ip, np, "Hostname : pod-nodeport\n")
+        local = get("Service", "svc-nodeport-local")["spec"]["ports"][0]["nodePort"]
+        with_pod = {a.get("nodeName") for s in get("Endpoints", "svc-nodeport-local").get("subsets") or [] for a in s.get("addresses") or []}
+        for n in nodes:
+            if n.name in with_pod:
+                self.http[f"svc-nodeport-local@{n.name}"] = self.servers.http(n.ip, local, "Hostname : pod-nodeport-local\n")
+            else:
+                self.http[f"svc-nodeport-local@{n.name}"] = self.servers.silent(n.ip, local)
+        lb = get("Service", "svc-loadbalancer")
+        for ing in lb["status"]["loadBalancer"].get("ingress") or []:
+            self.http["svc-loadbalancer"] = self.servers.http(ing["ip"], lb["spec"]["ports"][0]["port"], "Hostname : pod-loadbalancer\n")
+        return self
+
+    _curl_in_pod1 = LabModel._curl_in_pod1

@@ -106,9 +106,18 @@ class DnsServer:
         self.thread.join(5)
 
 
+_HANDED_OUT: set[str] = set()
+
+
 def loopback_address(second: int = 77) -> str:
-    """A random 127.<second>.x.y address (distinct per test, so parallel runs never share ports)."""
-    return f"127.{second}.{random.randint(1, 254)}.{random.randint(2, 254)}"
+    """A random 127.<second>.x.y address, never the same twice in one test run (two
+    "Pods" on one address would fight over a port); random so that concurrent runs
+    rarely meet."""
+    while True:
+        addr = f"127.{second}.{random.randint(1, 254)}.{random.randint(2, 254)}"
+        if addr not in _HANDED_OUT:
+            _HANDED_OUT.add(addr)
+            return addr
 
 
 def free_port_on(addresses: list[str]) -> int:

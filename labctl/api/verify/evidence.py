@@ -29,8 +29,8 @@ EVENT_HINTS: tuple[tuple[str, str, str], ...] = (
     ),
     (
         "FailedScheduling",
-        r"untolerated taint|had taint",
-        "every matching node is tainted (not Ready, or the control plane): check `kubectl get nodes` and the node's kubelet",
+        r"untolerated taint \{node\.kubernetes\.io/(not-ready|unreachable)",
+        "the node the Pod needs is not Ready (tainted not-ready/unreachable): check `kubectl get nodes` and `labctl verify lab-nodes-ready`",
     ),
     ("Failed", r"ErrImagePull|ImagePullBackOff|pull", "the node could not pull the image: check the node's internet access and DNS"),
     ("BackOff", r"Back-off restarting failed container", "a container keeps crashing: read its previous logs (`kubectl logs --previous`)"),

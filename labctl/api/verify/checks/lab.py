@@ -72,56 +72,61 @@ def _nodes_by_name(ctx) -> dict[str, dict]:
     return {(n.get("metadata") or {}).get("name"): n for n in ctx.cluster.list("Node", None)}
 
 
-def _missing_node(att: Attempt, name: str, live: dict[str, dict], known: set[str]) -> None:
-    att.fail(f"nodes[{name}]", note="not registered with the API server")
-    strangers = sorted(set(live) - known)
-    if strangers:
-        att.hint(f"the API server knows node(s) {', '.join(strangers)} instead: a VM's hostname must be exactly its lab name ({name})")
-    else:
+def _missing_nodes(att: Attempt, ctx, live: dict[str, dict]) -> None:
+    known = [n.name for n in ctx.spec.nodes]
+    missing = [name for name in known if name not in live]
+    for name in missing:
+        att.fail(f"nodes[{name}]", note="not registered with the API server")
+    strangers = sorted(set(live) - set(known))
+    if missing and strangers:
+        att.hint(
+            f"the API server knows node(s) {', '.join(strangers)} that are not in the lab: "
+            f"a VM's hostname must be exactly its lab name ({', '.join(missing)})"
+        )
+    elif missing:
         att.hint("the node never joined the cluster: run `labctl up` again (it resumes where it stopped)")
 
 
 def nodes_ready(ctx) -> Attempt:
     att = Attempt()
     live = _nodes_by_name(ctx)
-    known = {n.name for n in ctx.spec.nodes}
+    _missing_nodes(att, ctx, live)
     for node in ctx.spec.nodes:
         obj = live.get(node.name)
-        if obj is None:
-            _missing_node(att, node.name, live, known)
-            continue
-        if not expect(att, {"status": {"conditions": [{"type": "Ready", "status": "True"}]}}, obj, f"nodes[{node.name}]"):
+        if obj is not None and not expect(att, {"status": {"conditions": [{"type": "Ready", "status": "True"}]}}, obj, f"nodes[{node.name}]"):
             att.about("Node", node.name, None)
     return att
 
 
 def node_ips(ctx) -> Attempt:
+    """Every registered node, in the lab or not (a VM with the wrong hostname still
+    shows which address kubelet picked), has its InternalIP on the host-only network."""
     att = Attempt()
     live = _nodes_by_name(ctx)
-    known = {n.name for n in ctx.spec.nodes}
     host_only = ipaddress.ip_network(ctx.spec.network.host_only)
+    wanted = {n.name: n.ip for n in ctx.spec.nodes}
     seen = []
-    for node in ctx.spec.nodes:
-        obj = live.get(node.name)
-        if obj is None:
-            _missing_node(att, node.name, live, known)
-            continue
-        path = f"nodes[{node.name}]"
+    for name, obj in sorted(live.items()):
+        path = f"nodes[{name}]"
         addresses = get_path(obj, "status.addresses", []) or []
-        seen.append(f"{node.name}: " + ", ".join(f"{a.get('type')}={a.get('address')}" for a in addresses))
-        expect(att, {"status": {"addresses": [{"type": "InternalIP", "address": node.ip}]}}, obj, path)
+        seen.append(f"{name}: " + ", ".join(f"{a.get('type')}={a.get('address')}" for a in addresses))
         nat = must_not_match({"status": {"addresses": [{"type": "InternalIP", "address": VBOX_NAT_IP}]}}, obj, path)
         if nat:
             att.extend(nat)
             att.hint(NODE_IP_HINT)
+        elif name in wanted:
+            expect(att, {"status": {"addresses": [{"type": "InternalIP", "address": wanted[name]}]}}, obj, path)
         for addr in addresses:
-            if addr.get("type") == "InternalIP" and not _inside(addr.get("address"), host_only):
+            if addr.get("type") == "InternalIP" and addr.get("address") != VBOX_NAT_IP and not _inside(addr.get("address"), host_only):
                 att.fail(f"{path}.status.addresses[type=InternalIP].address", f"an address inside {host_only}", addr.get("address"))
-        calico = get_path(obj, "metadata.annotations", {}) or {}
-        calico_ip = calico.get("projectcalico.org/IPv4Address")
+        annotations = get_path(obj, "metadata.annotations", {}) or {}
+        calico_ip = annotations.get("projectcalico.org/IPv4Address")
         if calico_ip and not _inside(calico_ip.split("/")[0], host_only):
             att.fail(f"{path}.metadata.annotations.projectcalico.org/IPv4Address", f"an address inside {host_only}", calico_ip)
             att.hint(CALICO_IP_HINT)
+    missing = [n for n in wanted if n not in live]
+    if missing:
+        att.fail("nodes", f"registered nodes {', '.join(wanted)}", sorted(live), note="see lab-nodes-ready")
     att.evidence.append(Evidence("node addresses", tuple(seen)))
     return att
 
@@ -168,19 +173,20 @@ def dns(ctx) -> Attempt:
 
 def cni(ctx) -> Attempt:
     att = Attempt()
-    ds = fetch(ctx, att, "DaemonSet", "calico-node", namespace="kube-system")
-    if ds is None:
-        att.hint("Calico is not installed: `labctl up` installs it")
-        return att
     pods = ctx.cluster.list("Pod", "kube-system", label_selector="k8s-app=calico-node")
+    if not pods:
+        att.fail("Pods kube-system/calico-node-*", note="none: Calico is not installed")
+        att.hint("Calico is not installed: `labctl up` installs it")
+        if ctx.cluster.find("DaemonSet", "calico-node", "kube-system") is not None:
+            att.about("DaemonSet", "calico-node", "kube-system")
+        return att
     by_node = {get_path(p, "spec.nodeName"): p for p in pods}
     for node in ctx.spec.nodes:
-        pod = by_node.get(node.name)
-        if pod is None:
+        if node.name not in by_node:
             att.fail(f"calico-node on {node.name}", note="no calico-node Pod runs there")
-            continue
+    want = {"status": {"phase": "Running", "conditions": [{"type": "Ready", "status": "True"}]}}
+    for node_name, pod in sorted(by_node.items(), key=lambda kv: str(kv[0])):
         name = pod["metadata"]["name"]
-        want = {"status": {"phase": "Running", "conditions": [{"type": "Ready", "status": "True"}]}}
-        if not expect(att, want, pod, f"Pod kube-system/{name} on {node.name}"):
+        if not expect(att, want, pod, f"Pod kube-system/{name} on {node_name}"):
             att.about("Pod", name, "kube-system")
     return att
