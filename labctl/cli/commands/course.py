@@ -16,7 +16,7 @@ from labctl.cli.context import get
 json_option = Annotated[bool, typer.Option("--json", help="Print the result as one JSON object.")]
 exercises_argument = Annotated[
     Optional[List[str]],
-    typer.Argument(help="Exercise ids (see `labctl exercises`).", show_default=False, metavar="EXERCISE..."),
+    typer.Argument(help="Exercise ids (see `labctl exercises`).", show_default=False, metavar="EXERCISE"),
 ]
 all_option = Annotated[bool, typer.Option("--all", help="Every exercise of the course.")]
 timeout_option = Annotated[
@@ -27,7 +27,7 @@ timeout_option = Annotated[
 
 @app.command("exercises")
 def exercises_cmd(as_json: json_option = False) -> None:
-    """List the course's exercises with a one-line description each."""
+    """List the course's exercises."""
     from labctl.api.course import list_exercises
     from labctl.cli.output import emit_json, table
 
@@ -59,7 +59,11 @@ def apply(
     timeout: timeout_option = 60.0,
     as_json: json_option = False,
 ) -> None:
-    """Create an exercise's objects in the lab (again: changes nothing)."""
+    """Create exercises' objects in the lab.
+
+    Idempotent: objects that already match their manifest are left alone; a Pod whose
+    spec differs is deleted (grace period 1 s) and created again.
+    """
     from labctl.api.course import apply_exercises
 
     _render(apply_exercises(get(ctx).lab_dir, exercises or [], all_=all_, deadline=timeout), as_json)
@@ -73,7 +77,11 @@ def reset(
     timeout: timeout_option = 60.0,
     as_json: json_option = False,
 ) -> None:
-    """Delete an exercise's objects (grace period 1 s) and wait until they are gone."""
+    """Delete exercises' objects and wait until gone.
+
+    Deletes with a 1 s grace period (the course's images ignore SIGTERM), then waits
+    until the API server no longer has them, up to --timeout.
+    """
     from labctl.api.course import reset_exercises
 
     _render(reset_exercises(get(ctx).lab_dir, exercises or [], all_=all_, deadline=timeout), as_json)
