@@ -1,0 +1,127 @@
+"""Failure hints from evidence, and the kubeconfig/node-status helpers, as data."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from labctl.api.bootstrap import cluster, hints
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "k8s"
+
+
+@pytest.mark.parametrize("rc,output,expected", [
+    (75, "labctl: cannot reach https://pkgs.k8s.io/core:/stable:/v1.27/deb/", "cannot reach a package repository"),
+    (100, "Err:1 https://pkgs.k8s.io InRelease\n  Could not resolve 'pkgs.k8s.io'", "cannot reach a package repository"),
+    (100, "W: Failed to fetch http://archive.ubuntu.com/ubuntu/dists/jammy/InRelease  Temporary failure resolving 'archive.ubuntu.com'", "cannot reach a package repository"),
+    (1, "labctl: k8s-node2 has InternalIP 10.0.2.15, expected 192.168.56.32", "k8s-node2 registered with VirtualBox's NAT address"),
+    (1, "\t[ERROR Mem]: the system RAM (981 MB) is less than the minimum 1700 MB", "preflight check Mem failed"),
+    (1, "\t[ERROR SomethingNew]: ...", "preflight check SomethingNew failed: read the [ERROR"),
+    (None, "", "did not finish in time"),
+    (1, "E: dpkg was interrupted", None),
+])
+def test_hint_for(rc, output, expected):
+    got = hints.hint_for("k8s-master", "nodes-ready", rc, output)
+    if expected is None:
+        assert got is None
+    else:
+        assert expected in got
+
+
+ADMIN_CONF = """apiVersion: v1
+clusters:
+- cluster:
+    certificate-authority-data: Q0E=
+    server: https://10.0.2.15:6443
+  name: k8s-lab
+contexts:
+- context:
+    cluster: k8s-lab
+    user: kubernetes-admin
+  name: kubernetes-admin@k8s-lab
+current-context: kubernetes-admin@k8s-lab
+kind: Config
+preferences: {}
+users:
+- name: kubernetes-admin
+  user:
+    client-certificate-data: Q0VSVA==
+    client-key-data: S0VZ
+"""
+
+
+def test_lab_kubeconfig_points_at_the_host_only_address_and_is_named_after_the_lab():
+    cfg = cluster.lab_kubeconfig(ADMIN_CONF, lab="course", server="https://192.168.56.30:6443")
+    assert cfg["current-context"] == "course"
+    assert cfg["clusters"] == [{"name": "course", "cluster": {"certificate-authority-data": "Q0E=", "server": "https://192.168.56.30:6443"}}]
+    assert cfg["users"][0] == {"name": "course-admin", "user": {"client-certificate-data": "Q0VSVA==", "client-key-data": "S0VZ"}}
+    assert cfg["contexts"][0]["context"] == {"cluster": "course", "user": "course-admin"}
+
+
+def test_merge_replaces_only_the_labs_entries_and_is_idempotent(tmp_path):
+    target = tmp_path / "kube" / "config"
+    lab = cluster.lab_kubeconfig(ADMIN_CONF, lab="k8s-lab", server="https://192.168.56.30:6443")
+    assert cluster.merge_kubeconfig(lab, target) is True
+    assert yaml.safe_load(target.read_text())["current-context"] == "k8s-lab"
+    assert (target.stat().st_mode & 0o777) == 0o600
+    assert cluster.merge_kubeconfig(lab, target) is False
+    cfg = yaml.safe_load(target.read_text())
+    cfg["contexts"].append({"name": "work", "context": {"cluster": "w", "user": "u"}})
+    cfg["current-context"] = "work"
+    target.write_text(yaml.safe_dump(cfg))
+    moved = cluster.lab_kubeconfig(ADMIN_CONF, lab="k8s-lab", server="https://192.168.56.40:6443")
+    assert cluster.merge_kubeconfig(moved, target) is True
+    cfg = yaml.safe_load(target.read_text())
+    assert cfg["current-context"] == "work"
+    assert [c["name"] for c in cfg["contexts"]] == ["work", "k8s-lab"]
+    assert [c["cluster"]["server"] for c in cfg["clusters"]] == ["https://192.168.56.40:6443"]
+
+
+def test_merge_refuses_a_file_that_is_not_a_kubeconfig(tmp_path):
+    from labctl.errors import ClusterError
+
+    target = tmp_path / "config"
+    target.write_text("- just\n- a list\n")
+    with pytest.raises(ClusterError, match="not a kubeconfig"):
+        cluster.merge_kubeconfig(cluster.lab_kubeconfig(ADMIN_CONF, lab="l", server="https://x:6443"), target)
+
+
+def test_parse_nodes_from_recorded_1_27_lists():
+    ok = cluster.parse_nodes((FIXTURES / "passing" / "nodes.json").read_text())
+    assert [(n["name"], n["ready"], n["internal_ip"], n["kubelet_version"]) for n in ok] == [
+        ("k8s-master", True, "192.168.56.30", "v1.27.16"),
+        ("k8s-node1", True, "192.168.56.31", "v1.27.16"),
+        ("k8s-node2", True, "192.168.56.32", "v1.27.16"),
+    ]
+    assert ok[0]["roles"] == "control-plane" and ok[1]["roles"] == "<none>"
+    bad = cluster.parse_nodes((FIXTURES / "failing" / "nodes.json").read_text())
+    assert {n["internal_ip"] for n in bad if n["name"] != "k8s-master"} == {"10.0.2.15"}
+
+
+def test_fake_nodes_answer_kubectl_in_the_recorded_shape():
+    """The fake node's `kubectl get nodes -o json` has the recorded fixture's keys."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("fake_node_shell", Path(__file__).resolve().parents[1] / "helpers" / "fake_node_shell.py")
+    shell = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(shell)
+    recorded = json.loads((FIXTURES / "passing" / "nodes.json").read_text())["items"][1]
+    fake = shell.node_json({"name": "k8s-node1", "role": "worker", "ip": "192.168.56.31", "ready": True, "since": 0}, 1)
+
+    def keys(d, prefix=""):
+        out = set()
+        for k, v in d.items():
+            out.add(prefix + k)
+            if isinstance(v, dict) and k not in ("labels", "annotations", "capacity", "allocatable"):
+                out |= keys(v, prefix + k + ".")
+        return out
+
+    # kubectl hides managedFields unless --show-managed-fields; the fixture is API JSON.
+    assert keys(recorded) - keys(fake) <= {"spec.providerID", "metadata.managedFields"}
+    import kubernetes_validate
+
+    kubernetes_validate.validate(fake, "1.27", strict=True)
+    assert cluster.parse_nodes(json.dumps({"items": [fake]}))[0]["internal_ip"] == "192.168.56.31"
