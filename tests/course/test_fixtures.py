@@ -281,3 +281,16 @@ def test_recorded_404_status_becomes_not_found(fake_apiserver):
         kube.get("Service", "svc-for-web")
     assert err.value.message == "Service default/svc-for-web not found"
 
+
+
+def test_a_variant_loaded_over_a_lab_replaces_its_namesake(fake_apiserver):
+    fake_apiserver.load(K8S_FIXTURES / "passing")
+    fake_apiserver.load(K8S_FIXTURES / "variants" / "node-k8s-node2-notready.json")
+    fake_apiserver.load(K8S_FIXTURES / "variants" / "endpoints-svc-clusterip-not-ready.json")
+    with KubeClient(fake_apiserver.kubeconfig) as kube:
+        nodes = {n["metadata"]["name"]: n for n in kube.nodes()}
+        assert sorted(nodes) == ["k8s-master", "k8s-node1", "k8s-node2"]
+        ready = {c["type"]: c for c in nodes["k8s-node2"]["status"]["conditions"]}["Ready"]
+        assert (ready["status"], ready["reason"]) == ("Unknown", "NodeStatusUnknown")
+        [subset] = kube.endpoints("svc-clusterip")["subsets"]
+        assert "addresses" not in subset and len(subset["notReadyAddresses"]) == 2
