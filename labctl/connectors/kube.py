@@ -132,7 +132,7 @@ class WatchEvent:
 @dataclass(frozen=True)
 class ExecResult:
     command: tuple[str, ...]
-    rc: int | None  # None: the command did not finish before the timeout
+    rc: int | None  # None: no exit status (timed out, or the stream broke off)
     stdout: str
     stderr: str = ""
 
@@ -167,6 +167,7 @@ def exec_in_pod(api_client, namespace: str, pod: str, container: str | None, com
         rc = None if timed_out else _exec_rc(resp.read_channel(ERROR_CHANNEL, timeout=0))
     finally:
         resp.close()
+        private.close()
     return ExecResult(argv, rc, stdout or "", stderr or "")
 
 
@@ -191,10 +192,11 @@ def _handshake_status(exc: BaseException) -> BaseException:
     return rebuilt
 
 
-def _exec_rc(status_text: str) -> int:
-    """The exit code from the exec error channel's Status (absent means success)."""
+def _exec_rc(status_text: str) -> int | None:
+    """The exit code from the exec error channel's Status. The v4 protocol always ends
+    with one; none means the stream broke off, so the outcome is unknown (None)."""
     if not status_text:
-        return 0
+        return None
     status = json.loads(status_text)
     if status.get("status") == "Success":
         return 0

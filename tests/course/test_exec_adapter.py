@@ -56,6 +56,13 @@ def test_a_command_that_does_not_finish_has_no_exit_code(exec_server):
     assert result.rc is None and result.stdout == "partial" and not result.succeeded
 
 
+def test_a_stream_that_breaks_off_has_no_exit_code(exec_server):
+    exec_server.on("pod-1", "container1", ExecScript(stdout=["half"], hang=0.01))
+    with KubeClient(exec_server.kubeconfig) as kube:
+        result = kube.exec("pod-1", ["cat", "/big"], container="container1", timeout=5)
+    assert result.rc is None and result.stdout == "half"
+
+
 def test_a_failure_that_is_not_an_exit_code_is_a_cluster_error(exec_server):
     status = {"metadata": {}, "status": "Failure", "reason": "InternalError",
               "message": 'Internal error occurred: error executing command in container: failed to exec in container: failed to start exec: OCI runtime exec failed: exec failed: unable to start container process: exec: "curl": executable file not found in $PATH: unknown'}
