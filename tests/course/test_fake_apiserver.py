@@ -139,3 +139,17 @@ def test_field_selectors():
     assert match_fields(ev, "involvedObject.kind=Pod,involvedObject.name=pod-3")
     assert not match_fields(ev, "involvedObject.name=pod-4")
     assert match_fields(ev, "involvedObject.name!=pod-4")
+
+
+def test_what_the_fake_stores_is_valid_1_27(kube, fake_apiserver):
+    import kubernetes_validate
+
+    from labctl.api import exercises as catalogue
+
+    for ex in catalogue.EXERCISES:
+        for obj in catalogue.load_objects(ex):
+            kube.apply(obj)
+    stored = fake_apiserver.objects()
+    assert len(stored) == sum(len(e.objects) for e in catalogue.EXERCISES)
+    for obj in stored:
+        assert kubernetes_validate.validate(obj, "1.27", strict=True) == "1.27"
