@@ -43,6 +43,12 @@ INSTALL_HINT = (
 QUERY_TIMEOUT = 120.0
 CHANGE_TIMEOUT = 900.0
 BOOT_TIMEOUT = 1800.0
+# vagrant-libvirt uploads a box into the storage pool and creates the lab's networks
+# under a lock that holds only inside one Vagrant process: a second `vagrant up` started
+# alongside snapshots a half-uploaded box volume (its VM finds no boot disk) or fails
+# with "network ... already exists". So with libvirt the first machine boots alone
+# until its domain starts (this line in its output); the others then follow together.
+LIBVIRT_SHARED_READY = "Starting domain."
 
 
 class VagrantDriver:
@@ -118,9 +124,11 @@ class VagrantDriver:
             raise self._failed(args, result.rc, text, where=where, hint=hint)
         return result
 
-    def _start_logged(self, args: Sequence[str], log_name: str) -> LoggedProcess:
+    def _start_logged(self, args: Sequence[str], log_name: str,
+                      on_line: Callable[[str], None] | None = None) -> LoggedProcess:
         try:
-            return LoggedProcess([self._exe(), *args], cwd=self.lab_dir, env=self.env, log_path=self.log_dir / log_name)
+            return LoggedProcess([self._exe(), *args], cwd=self.lab_dir, env=self.env, log_path=self.log_dir / log_name,
+                                 on_line=on_line)
         except FileNotFoundError as exc:
             raise HostNotReady(f"vagrant: cannot run `{self.executable}`: {exc.strerror}", hint=INSTALL_HINT) from exc
 
@@ -219,14 +227,28 @@ class VagrantDriver:
         live: dict[str, LoggedProcess] = {}
         guard = threading.Lock()
 
+        shared_ready = threading.Event()
+        leader = names[0] if provider == "libvirt" and len(names) > 1 else None
+        if leader is None:
+            shared_ready.set()
+
+        def watch_leader(line: str) -> None:
+            if LIBVIRT_SHARED_READY in line:
+                shared_ready.set()
+
         def one(name: str) -> None:
             args = ["up", name, "--no-provision", "--machine-readable"]
             if provider:
                 args += ["--provider", provider]
+            if name != leader:
+                while not shared_ready.wait(0.5):
+                    if stop_starting.is_set():
+                        return
             with guard:
                 if stop_starting.is_set():
                     return
-                live[name] = proc = self._start_logged(args, f"vagrant-up-{name}.log")
+                live[name] = proc = self._start_logged(args, f"vagrant-up-{name}.log",
+                                                       on_line=watch_leader if name == leader else None)
             emit(name, "started")
             try:
                 self._finish_logged(proc, args, name, deadline)
@@ -234,6 +256,9 @@ class VagrantDriver:
                 stop_starting.set()
                 emit(name, "failed")
                 raise
+            finally:
+                if name == leader:
+                    shared_ready.set()
             emit(name, "running")
 
         failures: dict[str, BaseException] = {}
