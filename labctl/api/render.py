@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -78,8 +79,6 @@ def _environment():
         lstrip_blocks=True,
         autoescape=False,
     )
-    import shlex
-
     env.filters["rb"] = ruby_string
     env.filters["sq"] = lambda v: shlex.quote(str(v))
     return env
