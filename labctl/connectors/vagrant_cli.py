@@ -250,7 +250,8 @@ _HINTS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
             "`labctl destroy` and `labctl up` so Vagrant picks free ports",
         ),
         (
-            r"MachineActionLockedError|machine because it is locked",
+            r"MachineActionLockedError|MachineLocked|machine because it is locked"
+            r"|already executing an action on the machine",
             "another vagrant process is working on this machine: wait for it or stop it",
         ),
         (
