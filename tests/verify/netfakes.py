@@ -70,8 +70,9 @@ class SilentListener:
 class DnsServer:
     """A minimal authoritative UDP DNS server: A records from ``records``, NXDOMAIN else."""
 
-    def __init__(self, address: str, records: dict[str, str], port: int = 53):
+    def __init__(self, address: str, records: dict[str, str], port: int = 53, delay: float = 0.0):
         self.records = records
+        self.delay = delay
         self.queries: list[str] = []
         outer = self
 
@@ -86,6 +87,8 @@ class DnsServer:
                 question = data[12 : i + 5]
                 name = ".".join(labels)
                 outer.queries.append(name)
+                if outer.delay:
+                    time.sleep(outer.delay)
                 ip = outer.records.get(name)
                 flags = 0x8400 if ip else 0x8403
                 answer = b""

@@ -90,3 +90,14 @@ def test_recording_runner_records_and_answers():
     runner = RecordingRunner({"curl": (0, "hi\n200", "")})
     answer = http_from_node(runner, "k8s-master", "http://x/")
     assert answer.status == 200 and runner.calls[0][0] == "k8s-master"
+
+
+@pytest.mark.slow
+def test_session_runner_turns_an_ssh_timeout_into_no_exit_status(node_runner):
+    result = node_runner.run("k8s-node2", "sleep 5", 0.5)
+    assert result.rc is None and not result.succeeded
+    answer = parse_curl("k8s-node2", "http://x/", result.rc, result.stdout, result.stderr)
+    assert answer.status is None and answer.error == "timed out (ssh)"
+    # the session survives for the next probe
+    assert node_runner.run("k8s-node2", "echo ok", 5).stdout == "ok\n"
+    assert node_runner.opened == ["k8s-node2"]
