@@ -34,8 +34,10 @@ VAGRANT_VBOX_TABLE: tuple[tuple[tuple[int, int, int], tuple[int, int]], ...] = (
 )
 VIRTUALBOX_INSTALL_FIX = "install VirtualBox 7.0 (https://www.virtualbox.org/wiki/Download_Old_Builds_7_0)"
 VAGRANT_INSTALL_FIX = "install Vagrant 2.4 (https://developer.hashicorp.com/vagrant/install) or your distribution's vagrant package"
-# Room per VM: the box's linked clone grows by the node's packages and images.
+# Room per VM: the box's linked clone grows by the node's packages and images (~3 GB
+# with the control-plane images); below the minimum a node's disk fills during `up`.
 DISK_PER_NODE_MB = 5 * 1024
+DISK_MIN_PER_NODE_MB = 2 * 1024
 # The host's own OS needs this much (below it VMs get swapped out) ...
 HOST_MIN_MEMORY_MB = 1024
 # ... and a desktop with a browser comfortably this much.
@@ -277,8 +279,10 @@ def check_resources(spec: LabSpec, host: HostFacts) -> list[Finding]:
         out.append(Finding("memory", OK, f"{mem} MB of the host's {host.memory_mb} MB"))
 
     disk = DISK_PER_NODE_MB * len(spec.nodes)
-    if host.disk_free_mb < disk:
+    if host.disk_free_mb < DISK_MIN_PER_NODE_MB * len(spec.nodes):
         out.append(Finding("disk", FAIL, f"{host.disk_free_mb} MB free under {host.disk_path}, the lab needs about {disk} MB", "free some disk space"))
+    elif host.disk_free_mb < disk:
+        out.append(Finding("disk", WARN, f"{host.disk_free_mb} MB free under {host.disk_path}, the lab may grow to about {disk} MB", "free some disk space"))
     else:
         out.append(Finding("disk", OK, f"{host.disk_free_mb} MB free under {host.disk_path} (lab needs about {disk} MB)"))
     return out

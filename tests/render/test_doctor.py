@@ -121,7 +121,7 @@ def test_require_ready_passes_on_a_good_host(host_bin):
     _tool(host_bin, "vagrant", "Vagrant 2.4.3\n")
     _tool(host_bin, "VBoxManage", "7.1.4r165100\n")
     host = gather(env=_env(host_bin), routes=NO_ROUTES)
-    if host.memory_mb < 4096 + doctor.HOST_MIN_MEMORY_MB or host.disk_free_mb < 3 * doctor.DISK_PER_NODE_MB:
+    if host.memory_mb < 4096 + doctor.HOST_MIN_MEMORY_MB or host.disk_free_mb < 2 * doctor.DISK_MIN_PER_NODE_MB:
         pytest.skip("this machine itself is too small for the default lab")
     report = require_ready(default_spec(workers=1), env=_env(host_bin), routes=NO_ROUTES)
     assert report.ok
@@ -150,6 +150,7 @@ def test_resources_against_the_spec(host_bin):
     assert (levels["cpus"], levels["memory"], levels["disk"]) == (OK, OK, OK)
     levels = _levels(check(spec, _host(host_bin, cpus=4, memory_mb=9000, disk_free_mb=100_000)))
     assert (levels["cpus"], levels["memory"]) == (WARN, WARN)
+    assert _levels(check(spec, _host(host_bin, disk_free_mb=10_000)))["disk"] == WARN
     report = check(spec, _host(host_bin, cpus=1, memory_mb=7000, disk_free_mb=1000))
     by_id = {f.id: f for f in report.findings}
     assert by_id["cpus"].level == FAIL and "wants 2 CPUs, the host has 1" in by_id["cpus"].message
