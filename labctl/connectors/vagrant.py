@@ -215,7 +215,14 @@ class VagrantDriver:
         provider: str | None = None,
         on_event: Callable[[str, str], None] | None = None,
     ) -> None:
-        """Bring ``names`` up: events "started", "running", "failed" go to ``on_event``."""
+        """Bring ``names`` up, ``max_parallel`` `vagrant up` processes at a time.
+
+        ``deadline`` counts, per machine, from the start of its own process. Events
+        (name, "started" | "running" | "failed") go to ``on_event``, which is called from
+        worker threads. "running" means `vagrant up` exited 0; once all have, one
+        `vagrant status` confirms every machine runs. Raises VagrantFailed for the first
+        failed machine in ``names`` order; the others are listed in its evidence.
+        """
         if max_parallel < 1:
             raise UsageError(f"max_parallel must be >= 1, not {max_parallel}", hint="pass 1 to boot one at a time")
         names = list(dict.fromkeys(names))

@@ -370,3 +370,17 @@ def test_a_machine_busy_in_another_vagrant_is_refused_with_a_hint(driver, fake_v
         other.wait()
     assert "error-exit: Vagrant::Errors::MachineActionLockedError" in exc.value.evidence
     assert "another vagrant process" in exc.value.hint
+
+
+def test_up_that_exits_0_without_a_running_machine_is_caught(fake_vagrant, lab, tmp_path):
+    from tests.helpers.fake_vagrant import STANDIN
+
+    # A vagrant whose `up` claims success but boots nothing; everything else is the stand-in.
+    shim = tmp_path / "lying-vagrant"
+    shim.write_text(f'#!/bin/sh\ncase "$1" in up) exit 0;; esac\nexec "{STANDIN}" "$@"\n')
+    shim.chmod(0o755)
+    d = VagrantDriver(lab, log_dir=lab / "logs", executable=str(shim))
+    with pytest.raises(VagrantFailed) as exc:
+        d.up(["k8s-node1"])
+    assert exc.value.where == "k8s-node1" and exc.value.rc == 0
+    assert "not_created afterwards" in str(exc.value)
