@@ -79,12 +79,13 @@ def main(argv: list[str] | None = None) -> None:
     except SystemExit:
         raise
     except Exception as exc:  # click usage errors come here too
-        import click
-
-        if isinstance(exc, click.exceptions.Abort):
+        # typer >= 0.22 carries its own copy of click, so match click's classes by name
+        # in the exception's MRO instead of importing a click that may not be typer's.
+        kinds = {cls.__name__ for cls in type(exc).__mro__}
+        if "Abort" in kinds:
             print("labctl: aborted", file=sys.stderr)
             sys.exit(int(ExitCode.ABORTED))
-        if isinstance(exc, click.ClickException):
+        if "ClickException" in kinds:
             exc.show()
             sys.exit(int(ExitCode.USAGE))
         if debug:
