@@ -172,3 +172,27 @@ def test_sequential_run_runs_one_at_a_time():
     report = run_checks(checks, ctx(), concurrent=False)
     assert report.ok and peak[0] == 1
     assert report.summary() == {"pass": 3, "fail": 0, "error": 0, "skip": 0, "total": 3}
+
+
+def test_session_runner_does_not_redial_an_unreachable_node():
+    from labctl.api.verify.context import SessionNodeRunner
+    from labctl.errors import CommandFailed
+
+    dialled = []
+
+    def open_session(node):
+        dialled.append(node)
+        raise CommandFailed("ssh", None, where=node, what="connect to k8s-node2")
+
+    runner = SessionNodeRunner(open_session)
+    for _ in range(3):
+        with pytest.raises(CommandFailed):
+            runner.run("k8s-node2", "true", 1.0)
+    assert dialled == ["k8s-node2"]
+
+
+def test_every_check_has_a_title_a_deadline_and_a_hint():
+    from labctl.api.verify.catalogue import CHECKS
+
+    for c in CHECKS:
+        assert c.title and c.deadline > 0 and c.interval > 0 and c.hints, c.id

@@ -57,6 +57,7 @@ CHECKS: tuple[Check, ...] = (
         pods.pod1_localhost,
         deadline=60.0,
         exercise="pod-1",
+        hints=("try it yourself: `kubectl exec pod-1 -c container1 -- curl -s localhost:8080`",),
     ),
     Check(
         "pod-1-same-port",
@@ -99,6 +100,7 @@ CHECKS: tuple[Check, ...] = (
         services.clusterip,
         deadline=60.0,
         exercise=services.CLUSTERIP,
+        hints=("`kubectl get svc,endpoints svc-clusterip -o wide` shows its addresses and the Pods behind it",),
     ),
     Check(
         "svc-nodeport",
@@ -106,6 +108,7 @@ CHECKS: tuple[Check, ...] = (
         services.nodeport,
         deadline=60.0,
         exercise=services.NODEPORT,
+        hints=("`kubectl get svc,endpoints svc-nodeport -o wide` shows its addresses and the Pods behind it",),
     ),
     Check(
         "svc-nodeport-local",
@@ -113,6 +116,7 @@ CHECKS: tuple[Check, ...] = (
         services.nodeport_local,
         deadline=60.0,
         exercise=services.NODEPORT_LOCAL,
+        hints=("`kubectl get svc,endpoints svc-nodeport-local -o wide` shows its addresses and the Pods behind it",),
     ),
     Check(
         "svc-loadbalancer",
@@ -120,6 +124,7 @@ CHECKS: tuple[Check, ...] = (
         services.loadbalancer,
         deadline=90.0,
         exercise=services.LOADBALANCER,
+        hints=("`kubectl get svc,endpoints svc-loadbalancer -o wide` shows its addresses and the Pods behind it",),
     ),
 )
 

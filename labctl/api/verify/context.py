@@ -17,6 +17,7 @@ from typing import Any, Protocol
 
 from labctl.api.spec import LabSpec
 from labctl.api.verify.probes import NodeRunner
+from labctl.errors import LabError
 
 NAMESPACE = "default"
 
@@ -68,6 +69,9 @@ class SessionNodeRunner:
     def __init__(self, open_session: Callable[[str], Any]):
         self._open = open_session
         self._sessions: dict[str, Any] = {}
+        # A node that could not be reached once is not dialled again in this run:
+        # every check's every attempt would otherwise wait out the connect deadline.
+        self._failed: dict[str, BaseException] = {}
         self._locks: dict[str, tuple[threading.Lock, threading.Semaphore]] = {}
         self._guard = threading.Lock()
 
@@ -78,9 +82,15 @@ class SessionNodeRunner:
     def session(self, node: str):
         opening, _ = self._node(node)
         with opening:
+            if node in self._failed:
+                raise self._failed[node]
             session = self._sessions.get(node)
             if session is None:
-                session = self._sessions[node] = self._open(node)
+                try:
+                    session = self._sessions[node] = self._open(node)
+                except LabError as exc:
+                    self._failed[node] = exc
+                    raise
             return session
 
     def run(self, node: str, command: str, timeout: float):
