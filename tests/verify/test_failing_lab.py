@@ -17,6 +17,9 @@ def test_nodes_ready_fails_on_a_not_ready_node(lab, vctx):
     assert r.status is Status.FAIL
     assert [str(m) for m in r.mismatches] == ["nodes[k8s-node2].status.conditions[type=Ready].status: expected True, got False"]
     assert any(ev.title == "events of Node k8s-node2" and "NodeNotReady" in ev.lines[0] for ev in r.evidence)
+    conditions = next(ev for ev in r.evidence if ev.title == "conditions of Node k8s-node2")
+    assert "Ready=False KubeletNotReady: container runtime network not ready" in conditions.lines[-1]
+    assert conditions.lines[0] == "MemoryPressure=False"
     assert any("labctl up" in h for h in r.hints)
 
 

@@ -139,14 +139,31 @@ def pod_evidence(cluster, name: str, namespace: str) -> tuple[list[Evidence], li
     return found, hints
 
 
+def node_lines(node: dict) -> list[str]:
+    """A node's conditions, with kubelet's message for the ones that are not healthy."""
+    lines = []
+    for cond in (node.get("status") or {}).get("conditions") or []:
+        healthy = (cond.get("type") == "Ready") == (cond.get("status") == "True")
+        line = f"{cond.get('type')}={cond.get('status')}"
+        if not healthy:
+            line += f" {cond.get('reason') or ''}: {cond.get('message') or ''}".rstrip(": ")
+        lines.append(line)
+    return lines
+
+
 def object_evidence(cluster, kind: str, name: str, namespace: str | None) -> tuple[list[Evidence], list[str]]:
     if kind == "Pod":
         return pod_evidence(cluster, name, namespace or "default")
-    events = _safe(lambda: cluster.events_for(kind, name, namespace or "default")) or []
+    found: list[Evidence] = []
     ref = f"{kind} {namespace + '/' if namespace else ''}{name}"
-    if not events:
-        return [], []
-    return [Evidence(f"events of {ref}", tuple(event_lines(events)))], event_hints(events)
+    if kind == "Node":
+        node = _safe(lambda: cluster.find("Node", name, None))
+        if node:
+            found.append(Evidence(f"conditions of {ref}", tuple(node_lines(node))))
+    events = _safe(lambda: cluster.events_for(kind, name, namespace or "default")) or []
+    if events:
+        found.append(Evidence(f"events of {ref}", tuple(event_lines(events))))
+    return found, event_hints(events)
 
 
 def gather(cluster, subjects: Iterable[tuple[str, str, str]]) -> tuple[list[Evidence], list[str]]:
