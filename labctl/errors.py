@@ -115,8 +115,10 @@ class CommandFailed(LabError):
         log_path: str | None = None,
         hint: str | None = None,
         what: str | None = None,
+        status: str | None = None,
     ):
-        status = "timed out" if rc is None else f"exited {rc}"
+        # rc None means no exit status came back; say why when the caller knows it.
+        status = status or ("did not finish" if rc is None else f"exited {rc}")
         head = what or f"`{command}`"
         msg = f"{head} on {where} {status}"
         if log_path:

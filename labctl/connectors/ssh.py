@@ -82,15 +82,9 @@ class CommandTimeout(CommandFailed):
             log_path=log_path,
             hint=f"it did not finish within its {timeout:g}s timeout and its channel was closed "
             "(the remote process may still be running); look at the log, or allow a longer timeout",
+            status=f"timed out after {timeout:g}s",
         )
         self.timeout = timeout
-        self._reword(f"`{command}` on {where} timed out after {timeout:g}s", log_path)
-
-    def _reword(self, msg: str, log_path: str | None) -> None:
-        if log_path:
-            msg += f" (log: {log_path})"
-        self.message = msg
-        self.args = (msg,)
 
 
 class ConnectionLost(CommandFailed):
@@ -105,12 +99,8 @@ class ConnectionLost(CommandFailed):
             log_path=log_path,
             hint=f"the connection to {where} dropped ({why}): the VM rebooted or stopped, or its sshd "
             "restarted; check it is running and run the command again (labctl's steps are safe to re-run)",
+            status="lost its connection before it finished",
         )
-        msg = f"`{command}` on {where}: connection lost before it finished"
-        if log_path:
-            msg += f" (log: {log_path})"
-        self.message = msg
-        self.args = (msg,)
 
 
 def load_key(path: Path):
@@ -443,4 +433,8 @@ def _is_auth_error(exc: BaseException) -> bool:
 
 def _describe(exc: BaseException) -> str:
     text = str(exc).strip() or type(exc).__name__
+    # paramiko reports a peer that never finishes the SSH handshake in several ways,
+    # depending on which of its threads notices first; name what happened instead.
+    if text in ("No existing session", "Negotiation timed out.") or "protocol banner" in text:
+        return "the port accepts connections but no SSH banner or handshake came back (guest still booting?)"
     return f"{type(exc).__name__}: {text}" if text != type(exc).__name__ else text
