@@ -39,15 +39,16 @@ def test_up_runs_the_plan_in_order_and_writes_a_private_kubeconfig(fake_lab):
     for w in lab.workers:
         assert _runs(w) == PREPARE + ["kubeadm-join"]
 
-    # phases: all preparation before init, init before CNI, CNI before any join, joins before MetalLB
+    # dependencies: the master's preparation before init, init before CNI; a worker joins
+    # once it is prepared and the CNI runs; MetalLB after every join
     def when(node, step, edge="start"):
         return next(e[edge] for e in node.step_runs() if e["step"] == step)
 
-    last_prepare = max(when(n, "kube-packages", "end") for n in lab.nodes.values())
-    assert last_prepare <= when(lab.master, "kubeadm-init")
+    assert when(lab.master, "kube-packages", "end") <= when(lab.master, "kubeadm-init")
     assert when(lab.master, "kubeadm-init", "end") <= when(lab.master, "calico")
     for w in lab.workers:
         assert when(lab.master, "calico", "end") <= when(w, "kubeadm-join")
+        assert when(w, "kube-packages", "end") <= when(w, "kubeadm-join")
         assert when(w, "kubeadm-join", "end") <= when(lab.master, "metallb")
 
     kc = lab.dir / "kubeconfig"
@@ -78,6 +79,17 @@ def test_prepare_and_join_run_on_all_nodes_at_once(fake_lab):
     assert max(s for s, _ in spans) < min(e for _, e in spans)
     joins = [span(w, ["kubeadm-join"]) for w in lab.workers]
     assert max(s for s, _ in joins) < min(e for _, e in joins)
+
+
+def test_a_slow_worker_does_not_hold_up_the_control_plane(fake_lab):
+    lab = fake_lab(workers=1)
+    lab.nodes["k8s-node1"].delay(3.0, "kube-packages")
+    r = lab.labctl("up")
+    assert r.returncode == 0, r.stderr
+    node1 = {e["step"]: e for e in lab.nodes["k8s-node1"].step_runs()}
+    master = {e["step"]: e for e in lab.master.step_runs()}
+    assert master["kubeadm-init"]["start"] < node1["kube-packages"]["end"]
+    assert master["calico"]["end"] <= node1["kubeadm-join"]["start"]
 
 
 def test_a_finished_lab_runs_nothing(fake_lab):

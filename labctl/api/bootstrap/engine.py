@@ -100,6 +100,8 @@ class Engine:
         self._locks = {n.name: threading.Lock() for n in spec.nodes}
         self._result = BootstrapResult()
         self._result_lock = threading.Lock()
+        # Set on Ctrl-C: threads stop between steps instead of starting the next one.
+        self._abort = threading.Event()
         self.kubeconfig_path = paths.kubeconfig
 
     # ------------------------------------------------------------ remote helpers
@@ -175,9 +177,55 @@ class Engine:
     # ------------------------------------------------------------ execution
 
     def execute(self, plans: Mapping[str, Sequence[Plan]]) -> BootstrapResult:
+        """Run the plans as a dependency graph, not in lock-step phases: the master goes
+        on to init and CNI as soon as its own preparation is done, and each worker joins
+        as soon as it is prepared and the CNI runs. A slow worker thus delays only its
+        own join, never the control plane."""
         started = time.monotonic()
-        for phase in PHASES:
-            work = {node: [p for p in ps if self.steps[p.step].phase == phase] for node, ps in plans.items()}
+        master = self.spec.master.name
+        nodes = [master] + [n.name for n in self.spec.nodes if n.name != master]
+        cni_ready = threading.Event()
+        master_failed = threading.Event()
+        announced: list[str] = []
+        announce_lock = threading.Lock()
+
+        def of_phase(node: str, phase: str) -> list[Plan]:
+            return [p for p in plans.get(node, ()) if self.steps[p.step].phase == phase]
+
+        def run_phase(node: str, phase: str) -> None:
+            work = of_phase(node, phase)
+            if not work or self._abort.is_set():
+                return
+            with announce_lock:
+                if phase not in announced:
+                    announced.append(phase)
+                    who = sorted(n for n in nodes if of_phase(n, phase))
+                    self.bus.emit(ev.PHASE, ", ".join(who), phase=phase, status=ev.RUNNING)
+            self._run_node(node, work)
+
+        def chain(node: str) -> None:
+            if node == master:
+                try:
+                    for phase in ("prepare", "init", "cni"):
+                        run_phase(node, phase)
+                except BaseException:
+                    master_failed.set()
+                    raise
+                finally:
+                    cni_ready.set()
+                return
+            run_phase(node, "prepare")
+            while not cni_ready.wait(0.2):
+                if self._abort.is_set():
+                    return
+            if not master_failed.is_set():  # the master's failure is the one to report
+                run_phase(node, "join")
+
+        self._parallel_map(chain, nodes, "bootstrap")
+        for phase in announced:
+            self.bus.emit(ev.PHASE, "", phase=phase, status=ev.DONE)
+        for phase in PHASES[PHASES.index("join") + 1 :]:
+            work = {node: of_phase(node, phase) for node in nodes}
             work = {node: ps for node, ps in work.items() if ps}
             if not work:
                 continue
@@ -192,6 +240,8 @@ class Engine:
 
     def _run_node(self, node: str, plans: Sequence[Plan]) -> None:
         for p in plans:
+            if self._abort.is_set():
+                return
             step = self.steps[p.step]
             if p.skipped:
                 self.bus.emit(ev.STEP, p.skip_reason or "", node=node, step=p.step, phase=step.phase, status=ev.SKIPPED)
@@ -306,8 +356,13 @@ class Engine:
             for node in nodes:
                 try:
                     futures[node].result()
+                except KeyboardInterrupt:
+                    raise
                 except BaseException as exc:  # noqa: BLE001 - re-raised below
                     errors.append(exc)
+        except BaseException:
+            self._abort.set()
+            raise
         finally:
             # On Ctrl-C do not wait for remote commands; the caller closes the sessions.
             pool.shutdown(wait=False, cancel_futures=True)
