@@ -47,7 +47,7 @@ def test_pod1_fails_on_a_container_not_ready(lab, vctx):
     text = text_of(r)
     assert "Failed: Failed to pull image" in text and "state=waiting ContainerCreating" in text
     assert "hint: the node could not pull the image: check the node's internet access and DNS" in text
-    assert "hint: `kubectl describe pod pod-1` shows why it is not running" in text
+    assert "hint: `kubectl describe pod pod-1` shows its node, its containers' states and its events" in text
 
 
 def test_pod1_localhost_fails_when_container2_does_not_listen(lab, vctx):

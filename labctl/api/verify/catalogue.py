@@ -12,7 +12,7 @@ from labctl.api.verify.checks import lab, pods, services
 from labctl.api.verify.model import Check
 from labctl.errors import UsageError
 
-DESCRIBE = "`kubectl describe pod {name}` shows why it is not running"
+DESCRIBE = "`kubectl describe pod {name}` shows its node, its containers' states and its events"
 
 CHECKS: tuple[Check, ...] = (
     Check(

@@ -123,7 +123,7 @@ def pod_evidence(cluster, name: str, namespace: str) -> tuple[list[Evidence], li
         if not events:
             found.append(Evidence(ref, ("not found",)))
         return found, hints
-    found.append(Evidence(f"containers of {ref}", tuple(container_lines(pod))))
+    found.append(Evidence(f"status of {ref}", tuple(container_lines(pod))))
     if (pod.get("status") or {}).get("phase") == "Pending" and not (pod.get("status") or {}).get("containerStatuses"):
         return found, hints  # never started: no logs to read
     for cs in (pod.get("status") or {}).get("containerStatuses") or []:
