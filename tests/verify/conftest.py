@@ -4,7 +4,6 @@ servers on them, a real sshd standing for every node, the fake 1.27 API server."
 from __future__ import annotations
 
 import random
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
