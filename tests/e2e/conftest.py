@@ -10,17 +10,29 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import tempfile
+from pathlib import Path
 
 import pytest
 
-from tests.e2e.harness import E2E_PREFIXES, LibvirtNetns, seed_box_volume
+from tests.e2e.harness import E2E_PREFIXES, LibvirtNetns
 from tests.e2e.lab import E2ELab
 
 NEEDED = ("ip", "vagrant", "virsh", "libvirtd", "virtlogd", "qemu-system-x86_64", "qemu-img", "debootstrap", "extlinux")
 
 
 @pytest.fixture(scope="session")
-def libvirt_ns(tmp_path_factory):
+def e2e_root():
+    # Not under pytest's basetemp: other pytest sessions on the machine rotate those
+    # folders away, and this one holds Vagrant's machine state for the whole run.
+    # Kept afterwards (logs for a failed CI run); the VAGRANT_HOME copy of the box is not.
+    root = Path(tempfile.mkdtemp(prefix="labctl-e2e-"))
+    print(f"\ne2e folder: {root}")
+    return root
+
+
+@pytest.fixture(scope="session")
+def libvirt_ns(e2e_root):
     if os.geteuid() != 0:
         pytest.fail("the e2e test needs root (network namespaces, libvirtd)")
     missing = [t for t in NEEDED if shutil.which(t) is None]
@@ -29,7 +41,7 @@ def libvirt_ns(tmp_path_factory):
     plugins = subprocess.run(["vagrant", "plugin", "list"], capture_output=True, text=True).stdout
     if "vagrant-libvirt" not in plugins:
         pytest.fail("the vagrant-libvirt plugin is missing: run tests/e2e/setup-host.sh first")
-    ns = LibvirtNetns.for_this_process(tmp_path_factory.mktemp("e2e-logs"))
+    ns = LibvirtNetns.for_this_process(e2e_root / "logs")
     try:
         ns.start()
         yield ns
@@ -39,12 +51,13 @@ def libvirt_ns(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
-def e2e_lab(libvirt_ns, tmp_path_factory):
-    root = tmp_path_factory.mktemp("e2e")
+def e2e_lab(libvirt_ns, e2e_root):
+    root = e2e_root
     lab = E2ELab(ns=libvirt_ns, lab_dir=root / "lab", vagrant_home=root / "vagrant.d")
     try:
+        # The box's image is not put into the storage pool beforehand: the first
+        # `labctl up` uploads it, as it does for a user.
         lab.add_box()
-        seed_box_volume(libvirt_ns, lab.box_image, lab.box_name, lab.box_version)
         lab.write_spec()
         yield lab
     finally:

@@ -108,8 +108,8 @@ def test_kernel_modules_and_sysctls_are_in_place(first_up, e2e_lab):
     for node in NODES:
         mods = e2e_lab.on_node(node, "cat /proc/modules")
         assert re.search(r"^overlay ", mods, re.M) and re.search(r"^br_netfilter ", mods, re.M), node
-        values = e2e_lab.on_node(
-            node, "sysctl -n net.bridge.bridge-nf-call-iptables net.bridge.bridge-nf-call-ip6tables net.ipv4.ip_forward")
+        values = e2e_lab.on_node(node, "cat /proc/sys/net/bridge/bridge-nf-call-iptables "
+                                 "/proc/sys/net/bridge/bridge-nf-call-ip6tables /proc/sys/net/ipv4/ip_forward")
         assert values.split() == ["1", "1", "1"], (node, values)
         persisted = e2e_lab.on_node(node, "cat /etc/modules-load.d/*.conf /etc/sysctl.d/*.conf")
         assert "br_netfilter" in persisted and "net.ipv4.ip_forward" in persisted
