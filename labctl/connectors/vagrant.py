@@ -93,7 +93,7 @@ class VagrantDriver:
         return " ".join(["vagrant", *args])
 
     def _failed(self, args: Sequence[str], rc: int | None, text: str, *, where: str, log_path: Path | None = None,
-                what: str | None = None, hint: str | None = None) -> VagrantFailed:
+                what: str | None = None, hint: str | None = None, status: str | None = None) -> VagrantFailed:
         """``text`` is the human reading of the output (vagrant_cli.human_lines)."""
         if log_path:
             fallback = f"read {log_path}; once the cause is fixed, `labctl up` continues where it stopped"
@@ -107,6 +107,7 @@ class VagrantDriver:
             log_path=str(log_path) if log_path else None,
             hint=hint or vagrant_cli.hint_for(text) or fallback,
             what=what,
+            status=status,
         )
 
     def _run(self, args: Sequence[str], *, timeout: float, where: str = "localhost") -> ProcResult:
@@ -117,11 +118,12 @@ class VagrantDriver:
         except FileNotFoundError as exc:
             raise HostNotReady(f"vagrant: cannot run `{self.executable}`: {exc.strerror}", hint=INSTALL_HINT) from exc
         if not result.succeeded:
-            hint = None
+            hint = status = None
             if result.rc is None:
-                hint = f"`{self._display(args)}` gave no answer in {timeout:g} s; run it by hand in {self.lab_dir}"
+                status = f"gave no answer within {timeout:g} s and was stopped"
+                hint = f"run `{self._display(args)}` by hand in {self.lab_dir} to see where it hangs"
             text = "\n".join(vagrant_cli.human_lines(result.stdout + "\n" + result.stderr))
-            raise self._failed(args, result.rc, text, where=where, hint=hint)
+            raise self._failed(args, result.rc, text, where=where, hint=hint, status=status)
         return result
 
     def _start_logged(self, args: Sequence[str], log_name: str,
@@ -146,7 +148,7 @@ class VagrantDriver:
         if result.rc is None:
             return self._failed(
                 args, None, result.stdout, where=machine, log_path=log_path,
-                what=f"`{self._display(args)}` (deadline {deadline:g} s)",
+                status=f"was stopped at its deadline of {deadline:g} s",
                 hint=f"{machine} was not up within {deadline:g} s and was stopped; read the log, "
                 "then run `labctl up` again (it continues) or raise the deadline",
             )

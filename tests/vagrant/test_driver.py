@@ -170,7 +170,7 @@ def test_deadline_kills_the_machines_process_group(driver, fake_vagrant, lab):
         driver.up(["k8s-master", "k8s-node1"], deadline=4.0, on_event=lambda n, e: events.append((n, e)))
     err = exc.value
     assert err.rc is None and err.where == "k8s-node1", str(err)
-    assert "timed out" in str(err) and "deadline 4 s" in str(err)
+    assert "on k8s-node1 was stopped at its deadline of 4 s" in str(err)
     assert "4 s" in err.hint
     (call,) = [c for c in fake_vagrant.calls(lab) if c.verb == "up" and c.argv[1] == "k8s-node1"]
     assert call.end is None  # the stand-in never finished
@@ -384,3 +384,43 @@ def test_up_that_exits_0_without_a_running_machine_is_caught(fake_vagrant, lab, 
         d.up(["k8s-node1"])
     assert exc.value.where == "k8s-node1" and exc.value.rc == 0
     assert "not_created afterwards" in str(exc.value)
+
+
+def test_libvirt_first_machine_boots_alone_until_its_domain_starts(driver, fake_vagrant, lab):
+    # vagrant-libvirt uploads the box and creates networks under a lock local to one
+    # process: the others may start only once the first printed "Starting domain.".
+    fake_vagrant.up_seconds(1.2)
+    driver.up(NODES, provider="libvirt", max_parallel=3)
+    ups = {c.argv[1]: c for c in fake_vagrant.calls(lab) if c.verb == "up"}
+    leader = ups["k8s-master"]
+    log = (lab / ".labctl" / "logs" / "vagrant-up-k8s-master.log").read_text()
+    assert log.index("Creating domain with") < log.index("==> k8s-master: Starting domain.")
+    for name in ("k8s-node1", "k8s-node2"):
+        # The stand-in spends 0.6 s before "Starting domain." and 0.6 s after it.
+        assert leader.start + 0.6 <= ups[name].start < leader.end
+    assert max_overlap(list(ups.values())) == 3
+    assert {s.provider for s in driver.status().values()} == {"libvirt"}
+
+
+def test_libvirt_followers_do_not_start_when_the_first_machine_fails(driver, fake_vagrant, lab):
+    fake_vagrant.fail("up", "k8s-master", kind="box")
+    with pytest.raises(VagrantFailed) as exc:
+        driver.up(NODES, provider="libvirt")
+    assert exc.value.where == "k8s-master"
+    assert [c.argv[1] for c in fake_vagrant.calls(lab) if c.verb == "up"] == ["k8s-master"]
+
+
+
+def test_a_call_that_hangs_is_stopped_at_its_timeout(driver, fake_vagrant, lab):
+    driver.up(["k8s-node1"])
+    driver.snapshot_save("base", ["k8s-node1"])
+    fake_vagrant.up_seconds(k8s_node1=60)  # restoring boots the VM again: 60 s
+    with pytest.raises(VagrantFailed) as exc:
+        driver.snapshot_restore("base", ["k8s-node1"], timeout=1.0)
+    err = exc.value
+    assert err.rc is None and err.where == "k8s-node1"
+    assert "gave no answer within 1 s and was stopped" in str(err)
+    assert "by hand" in err.hint
+    (call,) = [c for c in fake_vagrant.calls(lab) if c.argv[:2] == ["snapshot", "restore"]]
+    assert call.end is None and not alive(call.pid)
+    assert not any(alive(pid) for pid in call.child_pids)
