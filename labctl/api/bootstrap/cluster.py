@@ -25,9 +25,9 @@ API_PORT = 6443
 
 
 def _check(engine: "Engine", node: str, command: str, what: str, *, secret_output: bool = False):
-    session = engine.sessions[node]
-    with engine.node_lock(node):
-        res = session.run(command, timeout=120.0, log_output=not secret_output)
+    # Several workers ask the master at once: each command is its own channel on the
+    # master's one connection, so they run side by side.
+    res = engine.sessions[node].run(command, timeout=120.0, log_output=not secret_output)
     if res.rc != 0:
         # Output of a secret command is never shown, even when it failed.
         output = "" if secret_output else engine.bus.redactor(res.stdout + res.stderr)
@@ -47,12 +47,23 @@ def fresh_join_token(engine: "Engine") -> tuple[str, str]:
                            hint=f"check the control plane: `labctl ssh {master} -- sudo kubectl --kubeconfig /etc/kubernetes/admin.conf get nodes`")
     token = m.group(1)
     engine.add_secret(token)
-    res = _check(engine, master, cat.CA_CERT_HASH_COMMAND, "reading the cluster CA's hash")
-    h = _HASH.search(res.stdout)
-    if not h:
-        raise ClusterError(f"no sha256 CA certificate hash from {master}", evidence=res.stdout.splitlines()[-5:],
-                           hint=f"check /etc/kubernetes/pki/ca.crt on {master}")
-    return token, h.group(0)
+    return token, ca_cert_hash(engine)
+
+
+def ca_cert_hash(engine: "Engine") -> str:
+    """The cluster CA's hash, read once per run (every worker needs the same one)."""
+    master = engine.spec.master.name
+    with engine.node_lock(master):
+        cached = engine.cache.get("ca_cert_hash")
+        if cached:
+            return cached
+        res = _check(engine, master, engine.catalogue.CA_CERT_HASH_COMMAND, "reading the cluster CA's hash")
+        h = _HASH.search(res.stdout)
+        if not h:
+            raise ClusterError(f"no sha256 CA certificate hash from {master}", evidence=res.stdout.splitlines()[-5:],
+                               hint=f"check /etc/kubernetes/pki/ca.crt on {master}")
+        engine.cache["ca_cert_hash"] = h.group(0)
+        return h.group(0)
 
 
 def upload_join_config(engine: "Engine", node: str) -> bool:

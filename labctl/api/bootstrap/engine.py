@@ -15,7 +15,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -97,6 +97,13 @@ class Engine:
         self.merge_kubeconfig = merge_kubeconfig
         self.facts: dict[str, dict[str, str]] = {}
         self._uploaded: set[str] = set()
+        # Uploads of the next step's script, started while the current step runs (a
+        # second channel on the same connection), so only the first upload of a node
+        # is on the critical path.
+        self._prefetch: dict[tuple[str, str], Future] = {}
+        self._prefetch_pool = ThreadPoolExecutor(max_workers=max(2, len(spec.nodes)), thread_name_prefix="labctl-upload")
+        self._todo: dict[str, list[str]] = {}
+        self.cache: dict[str, Any] = {}  # values read once per run (the CA hash)
         self._locks = {n.name: threading.Lock() for n in spec.nodes}
         self._result = BootstrapResult()
         self._result_lock = threading.Lock()
@@ -137,6 +144,37 @@ class Engine:
         for p in files:
             self.sessions[node].put(p.read_bytes(), f"{self.catalogue.REMOTE_SCRIPTS}/{p.name}", mode=0o755, sudo=True)
 
+    def _set_todo(self, plans: Mapping[str, Sequence[Plan]]) -> None:
+        for node, ps in plans.items():
+            self._todo[node] = [
+                self.catalogue.script_name(self.steps[p.step]) for p in ps if not p.skipped and self.steps[p.step].script
+            ]
+
+    def _ensure_uploaded(self, node: str, name: str) -> None:
+        pending = self._prefetch.pop((node, name), None)
+        if pending is not None:
+            try:
+                pending.result()
+            except LabError:
+                pass  # a failed prefetch is retried below, in this thread, with its error
+            else:
+                self._uploaded.add(f"{node}:{name}")
+        if f"{node}:{name}" not in self._uploaded:
+            self.upload(node, [name])
+            self._uploaded.add(f"{node}:{name}")
+
+    def _start_prefetch(self, node: str, current: str) -> None:
+        todo = self._todo.get(node, [])
+        if current not in todo or todo.index(current) + 1 >= len(todo):
+            return
+        nxt = todo[todo.index(current) + 1]
+        if f"{node}:{nxt}" in self._uploaded or (node, nxt) in self._prefetch or self._abort.is_set():
+            return
+        self._prefetch[(node, nxt)] = self._prefetch_pool.submit(self.upload, node, [nxt])
+
+    def close(self) -> None:
+        self._prefetch_pool.shutdown(wait=False, cancel_futures=True)
+
     def gather(self, node: str) -> dict[str, str]:
         """Run facts.sh on the node and keep its answer as the node's current facts."""
         if f"{node}:{self.catalogue.FACTS_SCRIPT}" not in self._uploaded:
@@ -169,6 +207,10 @@ class Engine:
                     self.bus.emit(ev.PLAN, p.skip_reason or "", node=node, step=p.step, phase=phase, status=ev.SKIPPED)
                 else:
                     self.bus.emit(ev.PLAN, "", node=node, step=p.step, phase=phase, status=ev.PENDING)
+        self._set_todo(plans)
+        for node, names in self._todo.items():
+            if names:  # the first script travels while the other nodes are still planned
+                self._prefetch[(node, names[0])] = self._prefetch_pool.submit(self.upload, node, [names[0]])
         todo = sum(1 for ps in plans.values() for p in ps if not p.skipped)
         done = sum(1 for ps in plans.values() for p in ps if p.skipped)
         self.bus.emit(ev.PHASE, f"{todo} steps to run, {done} already done", phase="plan", status=ev.DONE, data={"todo": todo, "done": done})
@@ -182,6 +224,13 @@ class Engine:
         as soon as it is prepared and the CNI runs. A slow worker thus delays only its
         own join, never the control plane."""
         started = time.monotonic()
+        self._set_todo(plans)
+        try:
+            return self._execute(plans, started)
+        finally:
+            self.close()
+
+    def _execute(self, plans: Mapping[str, Sequence[Plan]], started: float) -> BootstrapResult:
         master = self.spec.master.name
         nodes = [master] + [n.name for n in self.spec.nodes if n.name != master]
         cni_ready = threading.Event()
@@ -284,9 +333,8 @@ class Engine:
         try:
             # Only the scripts that run travel: a resumed or finished lab uploads little.
             name = self.catalogue.script_name(step)
-            if f"{node}:{name}" not in self._uploaded:
-                self.upload(node, [name])
-                self._uploaded.add(f"{node}:{name}")
+            self._ensure_uploaded(node, name)
+            self._start_prefetch(node, name)
             if step.id in self.before:
                 self.before[step.id](self, node)
 
