@@ -18,6 +18,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from labctl.api.doctor_libvirt import LibvirtFacts
 from labctl.api.spec import LabSpec
 from labctl.errors import HostNotReady
 
@@ -75,6 +76,7 @@ class HostFacts:
     disk_free_mb: int
     disk_path: str
     routes: tuple[Route, ...] | None  # None: the routing table could not be read
+    libvirt: "LibvirtFacts | None" = None  # probed only for a libvirt lab (doctor_libvirt)
 
 
 @dataclass
@@ -172,8 +174,12 @@ def gather(
     env: Mapping[str, str] | None = None,
     routes: Sequence[Route] | None = None,
     disk_path: Path | None = None,
+    provider: str | None = None,
 ) -> HostFacts:
-    """Probe the host. ``routes`` replaces the host's routing table (tests pass data)."""
+    """Probe the host. ``routes`` replaces the host's routing table (tests pass data).
+
+    ``provider`` "libvirt" also probes the plugin and libvirtd (a few seconds).
+    """
     env = dict(os.environ if env is None else env)
     # VirtualBox keeps VMs under ~/VirtualBox VMs: that disk fills up, not the lab folder.
     where = _existing(disk_path or Path(env.get("HOME") or Path.home()))
@@ -185,7 +191,14 @@ def gather(
         disk_free_mb=shutil.disk_usage(where).free // (1024 * 1024),
         disk_path=str(where),
         routes=tuple(routes) if routes is not None else _read_routes(env),
+        libvirt=_gather_libvirt(env) if provider == "libvirt" else None,
     )
+
+
+def _gather_libvirt(env: Mapping[str, str]) -> LibvirtFacts:
+    from labctl.api import doctor_libvirt
+
+    return doctor_libvirt.gather(env)
 
 
 # ------------------------------------------------------------------ judging
@@ -246,10 +259,9 @@ def _virtualbox_findings(spec: LabSpec, host: HostFacts) -> list[Finding]:
 
 
 def _libvirt_findings(spec: LabSpec, host: HostFacts) -> list[Finding]:
-    # Extension point: the libvirt checks (vagrant-libvirt plugin present, libvirtd
-    # reachable) belong to the real-VM work (issue 5) and plug in here.
-    return [Finding("provider", WARN, "provider libvirt: the host's libvirt setup is not checked yet",
-                    "check `vagrant plugin list` shows vagrant-libvirt and `virsh list` works")]
+    from labctl.api import doctor_libvirt
+
+    return doctor_libvirt.findings(spec, host.libvirt, vagrant_installed=host.vagrant.installed and not host.vagrant.error)
 
 
 PROVIDER_CHECKS: dict[str, Callable[[LabSpec, HostFacts], list[Finding]]] = {
@@ -343,12 +355,12 @@ def run_doctor(lab_dir: Path, *, env: Mapping[str, str] | None = None, routes: S
     from labctl.api.spec import load_spec
 
     spec = load_spec(Path(lab_dir))
-    return check(spec, gather(env=env, routes=routes))
+    return check(spec, gather(env=env, routes=routes, provider=spec.provider))
 
 
 def require_ready(spec: LabSpec, *, env: Mapping[str, str] | None = None, routes: Sequence[Route] | None = None) -> DoctorReport:
     """What `up` calls first: raise HostNotReady with the first failure and its fix."""
-    report = check(spec, gather(env=env, routes=routes))
+    report = check(spec, gather(env=env, routes=routes, provider=spec.provider))
     if report.failures:
         first = report.failures[0]
         others = len(report.failures) - 1
