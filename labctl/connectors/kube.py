@@ -254,16 +254,24 @@ class KubeClient:
     get/list/apply/delete (exec uses its own connection, see :func:`exec_in_pod`)."""
 
     def __init__(self, kubeconfig: Path, *, context: str | None = None, timeout: float = 10.0, poll: float = 0.2):
-        from kubernetes import config
+        from kubernetes import client, config
 
         self.kubeconfig = Path(kubeconfig)
         if not self.kubeconfig.is_file():
             raise NotFound(f"no kubeconfig at {self.kubeconfig}", hint="create the lab first: `labctl up`")
         try:
-            # persist_config=False: the client must never rewrite the lab's kubeconfig.
-            self.api_client = config.new_client_from_config(config_file=str(self.kubeconfig), context=context, persist_config=False)
+            # Our own Configuration (never the process-wide default), loaded like
+            # new_client_from_config does; persist_config=False: never rewrite the file.
+            cfg = client.Configuration()
+            config.load_kube_config(
+                config_file=str(self.kubeconfig), context=context, client_configuration=cfg, persist_config=False
+            )
         except Exception as exc:
             raise translate(exc, "load kubeconfig") from exc
+        # `verify --all` runs up to ~14 checks at once; urllib3's default pool of 10 would
+        # drop and reopen connections under that load.
+        cfg.connection_pool_maxsize = 16
+        self.api_client = client.ApiClient(configuration=cfg)
         # One retry on a dropped connection; more only makes a dead lab slower to report.
         self.api_client.configuration.retries = 1
         self.timeout = timeout
