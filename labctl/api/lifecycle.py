@@ -156,13 +156,16 @@ def up(
         bus.subscribe(StateRecorder(paths, lab=spec.name, command="up"))
         bus.emit(ev.RUN, f"labctl up: lab {spec.name}, {len(spec.nodes)} nodes", status=ev.RUNNING)
         sessions: dict[str, Any] = {}
+        running: dict[str, Any] = {}
         try:
-            result = _up(paths, spec, bus, sessions, parallel=parallel, merge_kubeconfig=merge_kubeconfig,
+            result = _up(paths, spec, bus, sessions, running, parallel=parallel, merge_kubeconfig=merge_kubeconfig,
                          connect_deadline=connect_deadline, vagrant_env=vagrant_env)
             result.seconds = time.monotonic() - started
             bus.emit(ev.RUN, result.message, status=ev.DONE, data=result.to_dict())
             return result
         except KeyboardInterrupt:
+            if "engine" in running:
+                running["engine"].abort()
             bus.emit(ev.RUN, "interrupted; run `labctl up` again to continue", status=ev.FAILED, data={"result": "interrupted"})
             raise
         except BaseException as err:
@@ -174,7 +177,7 @@ def up(
                 s.close()
 
 
-def _up(paths, spec, bus, sessions, *, parallel, merge_kubeconfig, connect_deadline, vagrant_env) -> UpResult:
+def _up(paths, spec, bus, sessions, running, *, parallel, merge_kubeconfig, connect_deadline, vagrant_env) -> UpResult:
     from labctl.api.bootstrap.engine import Engine
 
     with _stage(bus, "doctor"):
@@ -201,13 +204,14 @@ def _up(paths, spec, bus, sessions, *, parallel, merge_kubeconfig, connect_deadl
                 bus.emit(ev.MACHINE, f"vagrant up: {what}", node=name, status=what)
 
             driver.up(booted, max_parallel=parallel or 3, provider=spec.provider, on_event=on_event)
-    with _stage(bus, "connect"):
+    engine = running["engine"] = Engine(spec, paths, sessions, bus, parallel=parallel, merge_kubeconfig=merge_kubeconfig)
+    with _stage(bus, "connect", "and read each node's facts"):
         def connect(name: str) -> None:
             # ssh-config is re-read after every up: the forwarded port may have moved.
             sessions[name] = open_session(paths, driver.ssh_target(name), deadline=connect_deadline)
+            engine.gather(name)  # right away: no node waits for the slowest to connect
 
         _each_node(connect, names, parallel)
-    engine = Engine(spec, paths, sessions, bus, parallel=parallel, merge_kubeconfig=merge_kubeconfig)
     plans = engine.plan()
     res = engine.execute(plans)
     nothing = not booted and not res.ran and not res.kubeconfig_changed

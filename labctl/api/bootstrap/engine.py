@@ -175,6 +175,11 @@ class Engine:
     def close(self) -> None:
         self._prefetch_pool.shutdown(wait=False, cancel_futures=True)
 
+    def abort(self) -> None:
+        """Ctrl-C: running steps end when their connections close; none starts after."""
+        self._abort.set()
+        self.close()
+
     def gather(self, node: str) -> dict[str, str]:
         """Run facts.sh on the node and keep its answer as the node's current facts."""
         if f"{node}:{self.catalogue.FACTS_SCRIPT}" not in self._uploaded:
@@ -195,9 +200,10 @@ class Engine:
     # ------------------------------------------------------------ planning
 
     def plan(self) -> dict[str, list[Plan]]:
-        """Gather every node's facts (in parallel) and plan each node from them."""
+        """Gather every node's facts (in parallel; nodes gathered already, e.g. right
+        after connecting, are not asked twice) and plan each node from them."""
         self.bus.emit(ev.PHASE, "reading each node's facts", phase="plan", status=ev.RUNNING)
-        self._parallel_map(self.gather, [n.name for n in self.spec.nodes], "plan")
+        self._parallel_map(self.gather, [n.name for n in self.spec.nodes if n.name not in self.facts], "plan")
         steps = list(self.steps.values())
         plans = {n.name: self.catalogue.plan_node(n, n.role, self.facts[n.name], steps) for n in self.spec.nodes}
         for node, node_plans in plans.items():
@@ -378,6 +384,11 @@ class Engine:
         )
 
     def _emit_failed(self, node: str, step: Step, err: LabError, t0: float) -> None:
+        if self._abort.is_set():
+            # Ctrl-C closed the connections under the running steps: not their fault.
+            self.bus.emit(ev.STEP, "interrupted", node=node, step=step.id, phase=step.phase, status=ev.FAILED,
+                          data={"seconds": round(time.monotonic() - t0, 3), "interrupted": True})
+            return
         if f"step {step.id}" not in err.message:
             # e.g. the join token could not be made: still say which step stopped.
             err.message = f"step {step.id} on {node}: {err.message}"
@@ -394,8 +405,9 @@ class Engine:
     def _parallel_map(self, fn: Callable[[str], Any], nodes: Sequence[str], phase: str) -> None:
         """Run ``fn`` for every node at once (bounded by --parallel). Every node gets to
         finish or fail on its own; then the first failure (in spec order) is raised."""
-        if len(nodes) == 1:
-            fn(nodes[0])
+        if len(nodes) <= 1:
+            for node in nodes:
+                fn(node)
             return
         pool = ThreadPoolExecutor(max_workers=min(self.parallel, len(nodes)), thread_name_prefix=f"labctl-{phase}")
         try:
