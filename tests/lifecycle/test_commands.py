@@ -174,3 +174,54 @@ def test_kubeconfig_path_and_merge_keep_other_contexts(fake_lab, tmp_path):
     assert next(c for c in cfg["clusters"] if c["name"] == "k8s-lab")["cluster"]["server"] == "https://192.168.56.30:6443"
     assert lab.labctl("kubeconfig", "--merge", "--kubeconfig-path", str(other)).returncode == 0
     assert other.read_bytes() == first
+
+
+def test_destroy_twice_is_fine_and_halt_twice_too(fake_lab):
+    lab = fake_lab(workers=0)
+    _up(lab)
+    assert lab.labctl("halt").returncode == 0
+    assert lab.labctl("halt").returncode == 0
+    assert lab.labctl("destroy", "--yes").returncode == 0
+    again = lab.labctl("destroy", "--yes")
+    assert again.returncode == 0, again.stderr
+
+
+def test_live_view_on_a_terminal(fake_lab):
+    """On a terminal, `up` redraws one line per node in place instead of scrolling."""
+    import os
+    import pty
+    import select
+    import sys
+
+    lab = fake_lab(workers=1)
+    master_fd, slave_fd = pty.openpty()
+    p = subprocess.Popen([sys.executable, "-m", "labctl", "--dir", str(lab.dir), "up"],
+                         stdin=subprocess.DEVNULL, stdout=slave_fd, stderr=slave_fd, env=lab.env)
+    os.close(slave_fd)
+    chunks = []
+    try:
+        while True:
+            ready, _, _ = select.select([master_fd], [], [], 60)
+            if not ready:
+                break
+            try:
+                data = os.read(master_fd, 65536)
+            except OSError:  # EIO: the child closed the terminal
+                break
+            if not data:
+                break
+            chunks.append(data)
+        p.wait(timeout=60)
+    finally:
+        os.close(master_fd)
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    out = b"".join(chunks).decode(errors="replace")
+    assert p.returncode == 0, out[-2000:]
+    assert "\x1b[2F\x1b[J" in out  # cursor back up over the two node rows
+    final = out.rsplit("\x1b[J", 1)[1]
+    rows = [line.split() for line in final.splitlines() if line.startswith("k8s-")]
+    assert [r[:3] for r in rows] == [["k8s-master", "ok", "kubeconfig"], ["k8s-node1", "ok", "kubeadm-join"]]
+    assert "lab k8s-lab is up" in out
+    assert "[k8s-node1] swap: running" not in out  # no scrolling per-step lines
