@@ -89,6 +89,8 @@ class LibvirtNetns:
     env: dict[str, str] = field(default_factory=dict)
     daemon_pids: dict[str, int] = field(default_factory=dict)
     created: bool = False
+    # Storage pools defined before the run; vagrant-libvirt defines "default" if missing.
+    pools_before: set[str] | None = None
 
     @classmethod
     def for_this_process(cls, log_dir: Path) -> "LibvirtNetns":
@@ -139,6 +141,7 @@ class LibvirtNetns:
             if time.monotonic() > deadline:
                 raise HarnessError(f"libvirtd in {self.name} did not answer within {timeout:.0f}s: {probe.stderr.strip()}")
             time.sleep(0.3)
+        self.pools_before = set(self.pools())
 
     def _wait_pidfile(self, path: Path, timeout: float) -> int:
         deadline = time.monotonic() + timeout
@@ -157,6 +160,9 @@ class LibvirtNetns:
     def networks(self) -> list[str]:
         out = self.virsh("net-list", "--all", "--name", check=False).stdout
         return [line.strip() for line in out.splitlines() if line.strip()]
+
+    def pools(self) -> list[str]:
+        return self.virsh("pool-list", "--all", "--name", check=False).stdout.split()
 
     def volumes(self, pool: str = "default") -> list[str]:
         out = self.virsh("vol-list", pool, check=False).stdout
@@ -219,6 +225,12 @@ def purge_libvirt(ns: LibvirtNetns, prefixes: tuple[str, ...]) -> list[str]:
         if vol.startswith(prefixes):
             ns.virsh("vol-delete", vol, "--pool", "default", check=False)
             cleaned.append(f"volume {vol}")
+    if ns.pools_before is not None:
+        for pool in set(ns.pools()) - ns.pools_before:
+            if not ns.volumes(pool):
+                ns.virsh("pool-destroy", pool, check=False)
+                ns.virsh("pool-undefine", pool, check=False)
+                cleaned.append(f"pool {pool} (definition)")
     return cleaned
 
 

@@ -134,6 +134,14 @@ def test_the_lab_pins_each_vms_own_ssh_host_key(first_up, e2e_lab):
     assert pinned[MASTER] != pinned[WORKER]
 
 
+def test_doctor_checks_the_real_plugin_and_libvirtd(first_up, e2e_lab):
+    run = e2e_lab.labctl("doctor", "--json", timeout=300)
+    found = {f["id"]: f for f in run.json_lines()[-1]["findings"]}
+    assert found["vagrant-libvirt"]["level"] == "ok", found
+    assert found["libvirt"]["level"] == "ok" and "QEMU" in found["libvirt"]["message"], found
+    assert "virtualbox" not in found
+
+
 # ------------------------------------------------------------------ halt, up, resume
 @pytest.fixture(scope="module")
 def second_up(first_up, e2e_lab):
