@@ -71,14 +71,8 @@ def resolve_spec(paths: LabPaths, *, workers: int | None = None, provider: str |
                 f"--nodes {workers} does not match lab.yaml in {paths.root}, which has {len(spec.workers)} workers",
                 hint="drop --nodes (lab.yaml decides), or edit the nodes in lab.yaml; a running lab must be destroyed first",
             )
-    elif workers is not None:
-        from labctl.api.initfile import init_lab
-
-        # Written so that every later command (status, halt, ...) sees the same nodes.
-        init_lab(paths, workers=workers)
-        spec = load_spec(paths.root)
     else:
-        spec = default_spec()
+        spec = default_spec(2 if workers is None else workers)
     if provider is not None:
         spec = replace(spec, provider=provider)
     validate(spec)
@@ -148,11 +142,22 @@ def up(
     bus = ev.EventBus(sinks)
     if parallel is not None and parallel < 1:
         raise UsageError(f"--parallel {parallel} must be 1 or more", hint="pass --parallel 1 to do one machine at a time")
+    # Validation and the doctor only read: a host that cannot run the lab is told so
+    # before anything is written into the lab folder.
+    with _stage(bus, "validate"):
+        spec = resolve_spec(paths, workers=workers, provider=provider)
+        for warning in validate(spec):
+            bus.emit(ev.WARNING, warning)
+    with _stage(bus, "doctor"):
+        from labctl.api import doctor
+
+        doctor.require_ready(spec)
     with lab_lock(paths, "up"):
-        with _stage(bus, "validate"):
-            spec = resolve_spec(paths, workers=workers, provider=provider)
-            for warning in validate(spec):
-                bus.emit(ev.WARNING, warning)
+        if workers is not None and not paths.spec.exists():
+            from labctl.api.initfile import init_lab
+
+            # Written so that every later command (status, halt, ...) sees the same nodes.
+            init_lab(paths, workers=workers)
         bus.subscribe(StateRecorder(paths, lab=spec.name, command="up"))
         bus.emit(ev.RUN, f"labctl up: lab {spec.name}, {len(spec.nodes)} nodes", status=ev.RUNNING)
         sessions: dict[str, Any] = {}
@@ -180,10 +185,6 @@ def up(
 def _up(paths, spec, bus, sessions, running, *, parallel, merge_kubeconfig, connect_deadline, vagrant_env) -> UpResult:
     from labctl.api.bootstrap.engine import Engine
 
-    with _stage(bus, "doctor"):
-        from labctl.api import doctor
-
-        doctor.require_ready(spec)
     with _stage(bus, "render"):
         from labctl.api.render import render_lab
 

@@ -345,3 +345,14 @@ def test_nodes_option_on_a_new_lab_writes_lab_yaml(fake_lab):
     r = lab.labctl("up", "--nodes", "1")
     assert r.returncode == 0, r.stderr
     assert len(yaml.safe_load((lab.dir / "lab.yaml").read_text())["nodes"]) == 2
+
+
+def test_a_host_that_cannot_run_the_lab_is_told_before_anything_is_written(fake_lab):
+    lab = fake_lab(workers=2)
+    (lab.dir.parent / "bin" / "VBoxManage").unlink()  # no VirtualBox on this host
+    r = lab.labctl("up", "--nodes", "2")
+    assert r.returncode == ExitCode.HOST_NOT_READY
+    assert "VirtualBox is not installed" in r.stderr and "hint: install VirtualBox" in r.stderr
+    assert r.stderr.count("VirtualBox is not installed") == 1
+    assert sorted(p.name for p in lab.dir.iterdir()) == []
+    assert lab.fake_vagrant.calls(lab.dir) == []

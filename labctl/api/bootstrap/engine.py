@@ -61,7 +61,8 @@ class BootstrapResult:
         return bool(self.ran) or self.kubeconfig_changed
 
 
-# An engine-run step (Step.script is None): (engine, node, plan) -> "changed" flag.
+# Work the engine does itself, for a step without a script or right before one:
+# (engine, node) -> whether it changed anything.
 EngineAction = Callable[["Engine", str], bool]
 
 
@@ -120,8 +121,8 @@ class Engine:
         return str(self.paths.node_log(node))
 
     def node_lock(self, node: str) -> threading.Lock:
-        """Serialises commands the engine sends one node from several threads (the
-        master answers every worker's token request)."""
+        """For work several threads would otherwise repeat on one node (the CA hash
+        every joining worker needs is read once, under the master's lock)."""
         return self._locks[node]
 
     def add_secret(self, value: str) -> None:
