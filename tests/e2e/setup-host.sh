@@ -13,7 +13,7 @@ packages=(
   qemu-system-x86 qemu-utils       # the VMs (TCG emulation) and qemu-img
   dnsmasq-base iptables ebtables   # libvirt's NAT management network, inside the netns
   iproute2 openssh-client          # ip netns; ssh for `labctl ssh`
-  debootstrap extlinux parted e2fsprogs util-linux  # build_box.sh
+  debootstrap debian-archive-keyring extlinux parted e2fsprogs util-linux  # build_box.sh
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import re
+import time
 from pathlib import Path
 
 import pytest
@@ -148,11 +149,12 @@ def second_up(first_up, e2e_lab):
     halt = e2e_lab.labctl("halt", "--json", timeout=600)
     assert halt.rc == 0, halt.describe()
     status = e2e_lab.labctl("status", "--json", timeout=300)
-    return halt, status, e2e_lab.labctl("up", "--json", timeout=2400)
+    halted_at = time.time()
+    return halt, status, e2e_lab.labctl("up", "--json", timeout=2400), halted_at
 
 
 def test_halt_stops_the_vms(second_up, e2e_lab):
-    halt, status, _ = second_up
+    halt, status, _, _ = second_up
     states = {m: s for m, s in _vm_states(status).items()}
     assert states and all(s in ("shutoff", "poweroff", "not_running", "halted") for s in states.values()), status.describe()
 
@@ -163,7 +165,7 @@ def _vm_states(status_run) -> dict[str, str]:
 
 
 def test_second_up_resumes_at_the_packages_step(second_up, e2e_lab):
-    _, _, run = second_up
+    run = second_up[2]
     assert run.rc != 0, run.describe()
     ran = {(e["node"], e["step"]) for e in _step_events(run, "running")}
     skipped = {(e["node"], e["step"]) for e in run.json_lines()
@@ -175,13 +177,46 @@ def test_second_up_resumes_at_the_packages_step(second_up, e2e_lab):
     assert {e["step"] for e in _step_events(run, "failed")} == {PACKAGES_STEP}
 
 
+def test_state_and_node_logs_show_the_resume(second_up, e2e_lab):
+    import json
+
+    state = json.loads((e2e_lab.lab_dir / ".labctl" / "state.json").read_text())
+    assert state["command"] == "up" and state["result"] != "done", state
+    for node in NODES:
+        steps = state["nodes"][node]["steps"]
+        for step in PREPARE_BEFORE_PACKAGES:
+            assert steps[step]["status"] == "skipped" and steps[step].get("reason"), (node, step, steps[step])
+        assert steps[PACKAGES_STEP]["status"] == "failed" and steps[PACKAGES_STEP].get("error"), steps[PACKAGES_STEP]
+        # The node's own log keeps both runs: each preparation script ran once (first
+        # run), the packages script twice (once per run).
+        log = (e2e_lab.lab_dir / ".labctl" / "logs" / f"{node}.log").read_text()
+        for step in PREPARE_BEFORE_PACKAGES:
+            assert len(re.findall(rf"\$ sudo bash \S*/\d+-{step}\.sh", log)) == 1, (node, step)
+        assert len(re.findall(rf"\$ sudo bash \S*/\d+-{PACKAGES_STEP}\.sh", log)) == 2, node
+
+
+def test_the_failure_reads_clearly_without_json(second_up, e2e_lab):
+    run = e2e_lab.labctl("up", timeout=1200)
+    assert run.rc == first_exit_code(e2e_lab), run.describe()
+    err_line = next(l for l in run.stderr.splitlines() if l.startswith("labctl: error:"))
+    assert PACKAGES_STEP in err_line and any(n in err_line for n in NODES), err_line
+    assert re.search(r"\.labctl/logs/k8s-(master|node1)\.log", err_line), err_line
+    assert any(l.startswith("  | ") for l in run.stderr.splitlines()), "no last lines of output"
+    assert any(l.startswith("hint: ") and len(l) > 12 for l in run.stderr.splitlines()), run.stderr[-2000:]
+
+
+def first_exit_code(lab: E2ELab) -> int:
+    return next(r.rc for r in lab.runs if r.argv[-3:] == ["--provider", "libvirt", "--json"] and "up" in r.argv)
+
+
 def test_swap_stays_off_after_halt_and_up(second_up, e2e_lab):
     for node in NODES:
         active, entries = _swap_state(e2e_lab, node)
         assert active == 0 and entries == [], (node, active, entries)
-        # The VM really rebooted (uptime since the halt).
+        # The VM really went down and booted again: it has been up for less time than
+        # has passed since the halt.
         uptime = float(e2e_lab.on_node(node, "cut -d' ' -f1 /proc/uptime"))
-        assert uptime < second_up[2].seconds + 120
+        assert uptime < time.time() - second_up[3], (node, uptime)
 
 
 # ------------------------------------------------------------------ snapshots, status, ssh
