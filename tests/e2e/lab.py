@@ -34,7 +34,7 @@ libvirt:
   driver: qemu          # /dev/kvm here cannot run a guest: software emulation
   cpu_mode: custom
   cpu_model: qemu64
-  boot_timeout: 900
+  boot_timeout: 600     # seen here: SSH answers about 60-110 s after the domain starts
 nodes:
   - {{name: {MASTER}, role: master, ip: {IPS[MASTER]}, cpus: 2, memory: 1700}}
   - {{name: {WORKER}, role: worker, ip: {IPS[WORKER]}, cpus: 1, memory: 1536}}
