@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import shutil
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -22,7 +22,6 @@ from labctl.api.paths import LabPaths
 from labctl.api.spec import LabSpec, load_spec
 from labctl.errors import LabError, NotFound, UsageError
 
-UP_STAGES = ("validate", "doctor", "render", "machines", "connect", "plan", "bootstrap")
 CONNECT_DEADLINE = 300.0
 
 
@@ -160,17 +159,22 @@ def up(
             init_lab(paths, workers=workers)
         bus.subscribe(StateRecorder(paths, lab=spec.name, command="up"))
         bus.emit(ev.RUN, f"labctl up: lab {spec.name}, {len(spec.nodes)} nodes", status=ev.RUNNING)
-        sessions: dict[str, Any] = {}
-        running: dict[str, Any] = {}
+        run = UpRun(paths, spec, bus, parallel=parallel, merge_kubeconfig=merge_kubeconfig,
+                    connect_deadline=connect_deadline, vagrant_env=vagrant_env)
         try:
-            result = _up(paths, spec, bus, sessions, running, parallel=parallel, merge_kubeconfig=merge_kubeconfig,
-                         connect_deadline=connect_deadline, vagrant_env=vagrant_env)
+            for name, stage, announce in UP:
+                if announce:
+                    with _stage(bus, name, announce if isinstance(announce, str) else ""):
+                        stage(run)
+                else:
+                    stage(run)
+            result = run.outcome()
             result.seconds = time.monotonic() - started
             bus.emit(ev.RUN, result.message, status=ev.DONE, data=result.to_dict())
             return result
         except KeyboardInterrupt:
-            if "engine" in running:
-                running["engine"].abort()
+            if run.engine is not None:
+                run.engine.abort()
             bus.emit(ev.RUN, "interrupted; run `labctl up` again to continue", status=ev.FAILED, data={"result": "interrupted"})
             raise
         except BaseException as err:
@@ -178,53 +182,100 @@ def up(
             bus.emit(ev.RUN, msg, status=ev.FAILED, data=_failure_data(err))
             raise
         finally:
-            for s in sessions.values():
+            for s in run.sessions.values():
                 s.close()
 
 
-def _up(paths, spec, bus, sessions, running, *, parallel, merge_kubeconfig, connect_deadline, vagrant_env) -> UpResult:
+@dataclass
+class UpRun:
+    """What the stages of `labctl up` hand on to each other."""
+
+    paths: LabPaths
+    spec: LabSpec
+    bus: ev.EventBus
+    parallel: int | None = None
+    merge_kubeconfig: Path | None = None
+    connect_deadline: float = CONNECT_DEADLINE
+    vagrant_env: Mapping[str, str] | None = None
+    sessions: dict[str, Any] = field(default_factory=dict)
+    driver: Any = None
+    engine: Any = None
+    booted: list[str] = field(default_factory=list)
+    plans: dict[str, Any] = field(default_factory=dict)
+    bootstrap: Any = None
+
+    @property
+    def names(self) -> list[str]:
+        return [n.name for n in self.spec.nodes]
+
+    def outcome(self) -> UpResult:
+        res = self.bootstrap
+        return UpResult(
+            lab=self.spec.name,
+            nothing_to_do=not self.booted and not res.ran and not res.kubeconfig_changed,
+            booted=self.booted,
+            ran=res.ran,
+            skipped=res.skipped,
+            kubeconfig=str(self.paths.kubeconfig),
+            merged_into=str(self.merge_kubeconfig) if self.merge_kubeconfig else None,
+        )
+
+
+def _render(run: UpRun) -> None:
+    from labctl.api.render import render_lab
+
+    rendered = render_lab(run.spec, run.paths)
+    if rendered.written:
+        run.bus.emit(ev.INFO, f"rendered {len(rendered.written)} files into {run.paths.root}")
+
+
+def _machines(run: UpRun) -> None:
+    """Boot what is not running (one `vagrant up NAME` each); leave the rest alone."""
+    run.driver = driver_for(run.paths, run.vagrant_env)
+    states = run.driver.status()
+    for name in run.names:
+        st = states.get(name)
+        run.bus.emit(ev.MACHINE, st.state if st else "unknown", node=name, status=st.state if st else "unknown")
+    run.booted = [n for n in run.names if states.get(n) is None or states[n].state != "running"]
+    if run.booted:
+        def on_event(name: str, what: str) -> None:
+            run.bus.emit(ev.MACHINE, f"vagrant up: {what}", node=name, status=what)
+
+        run.driver.up(run.booted, max_parallel=run.parallel or 3, provider=run.spec.provider, on_event=on_event)
+
+
+def _connect(run: UpRun) -> None:
     from labctl.api.bootstrap.engine import Engine
 
-    with _stage(bus, "render"):
-        from labctl.api.render import render_lab
+    run.engine = Engine(run.spec, run.paths, run.sessions, run.bus, parallel=run.parallel,
+                        merge_kubeconfig=run.merge_kubeconfig)
 
-        rendered = render_lab(spec, paths)
-        if rendered.written:
-            bus.emit(ev.INFO, f"rendered {len(rendered.written)} files into {paths.root}")
-    names = [n.name for n in spec.nodes]
-    driver = driver_for(paths, vagrant_env)
-    booted: list[str] = []
-    with _stage(bus, "machines"):
-        states = driver.status()
-        for name in names:
-            st = states.get(name)
-            bus.emit(ev.MACHINE, st.state if st else "unknown", node=name, status=st.state if st else "unknown")
-        booted = [n for n in names if states.get(n) is None or states[n].state != "running"]
-        if booted:
-            def on_event(name: str, what: str) -> None:
-                bus.emit(ev.MACHINE, f"vagrant up: {what}", node=name, status=what)
+    def connect(name: str) -> None:
+        # ssh-config is re-read after every up: the forwarded port may have moved.
+        run.sessions[name] = open_session(run.paths, run.driver.ssh_target(name), deadline=run.connect_deadline)
+        run.engine.gather(name)  # right away: no node waits for the slowest to connect
 
-            driver.up(booted, max_parallel=parallel or 3, provider=spec.provider, on_event=on_event)
-    engine = running["engine"] = Engine(spec, paths, sessions, bus, parallel=parallel, merge_kubeconfig=merge_kubeconfig)
-    with _stage(bus, "connect", "and read each node's facts"):
-        def connect(name: str) -> None:
-            # ssh-config is re-read after every up: the forwarded port may have moved.
-            sessions[name] = open_session(paths, driver.ssh_target(name), deadline=connect_deadline)
-            engine.gather(name)  # right away: no node waits for the slowest to connect
+    _each_node(connect, run.names, run.parallel)
 
-        _each_node(connect, names, parallel)
-    plans = engine.plan()
-    res = engine.execute(plans)
-    nothing = not booted and not res.ran and not res.kubeconfig_changed
-    return UpResult(
-        lab=spec.name,
-        nothing_to_do=nothing,
-        booted=booted,
-        ran=res.ran,
-        skipped=res.skipped,
-        kubeconfig=str(paths.kubeconfig),
-        merged_into=str(merge_kubeconfig) if merge_kubeconfig else None,
-    )
+
+def _plan(run: UpRun) -> None:
+    run.plans = run.engine.plan()
+
+
+def _bootstrap(run: UpRun) -> None:
+    run.bootstrap = run.engine.execute(run.plans)
+
+
+# `labctl up` after validation and the doctor (which only read, and run before the
+# lock): (stage, what it does, how it is announced). Stages the engine runs announce
+# their own phases (False); the others get a phase event with the given text.
+UP: tuple[tuple[str, Callable[[UpRun], None], bool | str], ...] = (
+    ("render", _render, True),
+    ("machines", _machines, True),
+    ("connect", _connect, "and read each node's facts"),
+    ("plan", _plan, False),
+    ("bootstrap", _bootstrap, False),
+)
 
 
 def _each_node(fn, names: Sequence[str], parallel: int | None) -> None:
@@ -245,126 +296,6 @@ def _each_node(fn, names: Sequence[str], parallel: int | None) -> None:
             raise errors[0]
     finally:
         pool.shutdown(wait=False, cancel_futures=True)
-
-
-# ------------------------------------------------------------------ status
-
-
-@dataclass
-class NodeStatus:
-    name: str
-    role: str
-    ip: str
-    vm: str
-    ready: bool | None = None
-    internal_ip: str = ""
-    kubelet_version: str = ""
-    steps_failed: list[str] = field(default_factory=list)
-
-
-@dataclass
-class StatusResult:
-    lab: str
-    nodes: list[NodeStatus]
-    cluster_note: str = ""
-    last_run: dict[str, Any] | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        from dataclasses import asdict
-
-        return {"lab": self.lab, "nodes": [asdict(n) for n in self.nodes], "cluster_note": self.cluster_note,
-                "last_run": self.last_run}
-
-
-GET_NODES_COMMAND = "sudo kubectl --kubeconfig /etc/kubernetes/admin.conf get nodes -o json"
-
-
-def status(lab_dir: Path, *, vagrant_env: Mapping[str, str] | None = None) -> StatusResult:
-    """Each VM's state and, from the master, each node's Ready, InternalIP and version."""
-    from labctl.api.bootstrap.cluster import parse_nodes
-    from labctl.api.state import read_state
-
-    paths = LabPaths(Path(lab_dir))
-    spec = load_spec(paths.root)
-    rows = {n.name: NodeStatus(n.name, n.role, n.ip, "not rendered") for n in spec.nodes}
-    note = ""
-    if paths.vagrantfile.exists():
-        states = driver_for(paths, vagrant_env).status()
-        for name, row in rows.items():
-            row.vm = states[name].state if name in states else "unknown"
-        master = spec.master.name
-        if rows[master].vm == "running":
-            try:
-                session = open_session(paths, driver_for(paths, vagrant_env).ssh_target(master), deadline=20.0)
-                try:
-                    res = session.run(GET_NODES_COMMAND, timeout=60.0, log_output=False)
-                finally:
-                    session.close()
-                if res.rc == 0:
-                    for item in parse_nodes(res.stdout):
-                        if item["name"] in rows:
-                            r = rows[item["name"]]
-                            r.ready, r.internal_ip, r.kubelet_version = item["ready"], item["internal_ip"], item["kubelet_version"]
-                            r.role = item["roles"] if item["roles"] != "<none>" else r.role
-                else:
-                    note = f"the cluster did not answer on {master} (kubectl exited {res.rc}); run `labctl up`"
-            except LabError as err:
-                note = f"cannot ask {master} for nodes: {err.message}"
-        else:
-            note = f"{master} is not running; run `labctl up`"
-    else:
-        note = "the lab was never brought up; run `labctl up`"
-    state = read_state(paths)
-    last = None
-    if state:
-        last = {k: state.get(k) for k in ("command", "result", "phase", "started", "finished", "error")}
-        for name, rec in (state.get("nodes") or {}).items():
-            if name in rows:
-                rows[name].steps_failed = [s for s, v in rec.get("steps", {}).items() if v.get("status") == ev.FAILED]
-    return StatusResult(spec.name, list(rows.values()), note, last)
-
-
-# ------------------------------------------------------------------ ssh
-
-
-def ssh_argv(lab_dir: Path, node: str, *, vagrant_env: Mapping[str, str] | None = None) -> list[str]:
-    """The system `ssh` command line for an interactive login, pinned to the lab's keys."""
-    paths = LabPaths(Path(lab_dir))
-    spec = load_spec(paths.root)
-    spec.node(node)
-    t = driver_for(paths, vagrant_env).ssh_target(node)
-    return [
-        "ssh", "-t",
-        "-i", str(t.key_file),
-        "-p", str(t.port),
-        "-o", "IdentitiesOnly=yes",
-        "-o", f"UserKnownHostsFile={paths.known_hosts}",
-        # The lab's known_hosts pins keys by node name; the forwarded port may move.
-        "-o", f"HostKeyAlias={node}",
-        "-o", "StrictHostKeyChecking=accept-new",
-        f"{t.user}@{t.host}",
-    ]
-
-
-def ssh_run(lab_dir: Path, node: str, command: str, *, out=None, err=None,
-            vagrant_env: Mapping[str, str] | None = None) -> int:
-    """Run ``command`` on ``node`` through the lab's SSH session; its exit code."""
-    import sys
-
-    paths = LabPaths(Path(lab_dir))
-    spec = load_spec(paths.root)
-    spec.node(node)
-    out = out or sys.stdout
-    err = err or sys.stderr
-    session = open_session(paths, driver_for(paths, vagrant_env).ssh_target(node), deadline=30.0)
-    try:
-        def on_line(stream: str, line: str) -> None:
-            (err if stream == "stderr" else out).write(line + "\n")
-
-        res = session.run(command, on_line=on_line, timeout=3600.0)
-    finally:
-        session.close()
-    return 255 if res.rc is None else (128 + 15 if res.rc == -1 else res.rc)
 
 
 # ------------------------------------------------------------------ halt, destroy, snapshots

@@ -69,7 +69,7 @@ def test_ssh_runs_a_command_and_returns_its_exit_code(fake_lab):
 
 def test_interactive_ssh_command_line_uses_the_labs_pinned_key(fake_lab):
     """The argv `labctl ssh NODE` execs, run by the real OpenSSH client in batch mode."""
-    from labctl.api.lifecycle import ssh_argv
+    from labctl.api.remote import ssh_argv
 
     lab = fake_lab(workers=0)
     _up(lab)

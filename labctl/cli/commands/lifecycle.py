@@ -56,10 +56,10 @@ def up(
 @app.command()
 def status(ctx: typer.Context, as_json: json_option = False) -> None:
     """Each VM's state and each node's Ready, role, InternalIP and kubelet version."""
-    from labctl.api import lifecycle
+    from labctl.api.status import status as lab_status
     from labctl.cli.output import emit_json, table
 
-    result = lifecycle.status(get(ctx).lab_dir)
+    result = lab_status(get(ctx).lab_dir)
     if as_json:
         emit_json(result.to_dict())
         return
@@ -88,15 +88,15 @@ def ssh(
     import os
     import shlex
 
-    from labctl.api import lifecycle
+    from labctl.api import remote
 
     lab_dir = get(ctx).lab_dir
     if command and command[0] == "--":
         command = command[1:]
     if command:
-        rc = lifecycle.ssh_run(lab_dir, node, shlex.join(command))
+        rc = remote.ssh_run(lab_dir, node, shlex.join(command))
         raise typer.Exit(rc)
-    argv = lifecycle.ssh_argv(lab_dir, node)
+    argv = remote.ssh_argv(lab_dir, node)
     sys.stdout.flush()
     sys.stderr.flush()
     os.execvp(argv[0], argv)
