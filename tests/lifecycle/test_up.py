@@ -356,3 +356,17 @@ def test_a_host_that_cannot_run_the_lab_is_told_before_anything_is_written(fake_
     assert r.stderr.count("VirtualBox is not installed") == 1
     assert sorted(p.name for p in lab.dir.iterdir()) == []
     assert lab.fake_vagrant.calls(lab.dir) == []
+
+
+def test_parallel_bounds_machines_and_nodes_at_once(fake_lab):
+    from tests.helpers.fake_vagrant import max_overlap
+
+    lab = fake_lab(workers=2)
+    lab.fake_vagrant.up_seconds(0.5)
+    r = lab.labctl("up", "--parallel", "1")
+    assert r.returncode == 0, r.stderr
+    ups = [c for c in lab.fake_vagrant.calls(lab.dir) if c.verb == "up"]
+    assert len(ups) == 3 and max_overlap(ups) == 1
+    runs = sorted((e["start"], e["end"]) for _, e in lab.all_step_runs())
+    assert all(a_end <= b_start for (_, a_end), (b_start, _) in zip(runs, runs[1:]))
+    assert lab.labctl("up", "--parallel", "0").returncode == ExitCode.USAGE
