@@ -7,6 +7,7 @@ subprocess, exactly as a user would type it.
 from __future__ import annotations
 
 import json
+import os
 import shlex
 import subprocess
 import sys
@@ -122,9 +123,7 @@ class E2ELab:
 
 
 def _base_env() -> dict[str, str]:
-    import os
-
     env = dict(os.environ)
-    # The coverage of our own python run is not what we test; keep the child quiet.
+    # labctl under test must not think it runs inside pytest.
     env.pop("PYTEST_CURRENT_TEST", None)
     return env
