@@ -70,10 +70,15 @@ def resolve_spec(paths: LabPaths, *, workers: int | None = None, provider: str |
                 f"--nodes {workers} does not match lab.yaml in {paths.root}, which has {len(spec.workers)} workers",
                 hint="drop --nodes (lab.yaml decides), or edit the nodes in lab.yaml; a running lab must be destroyed first",
             )
+        if provider is not None and provider != spec.provider:
+            raise UsageError(
+                f"--provider {provider} does not match lab.yaml in {paths.root}, which says provider: {spec.provider}",
+                hint="drop --provider (lab.yaml decides), or `labctl destroy` the lab and change provider in lab.yaml",
+            )
     else:
         spec = default_spec(2 if workers is None else workers)
-    if provider is not None:
-        spec = replace(spec, provider=provider)
+        if provider is not None:
+            spec = replace(spec, provider=provider)
     validate(spec)
     return spec
 
@@ -152,11 +157,13 @@ def up(
 
         doctor.require_ready(spec)
     with lab_lock(paths, "up"):
-        if workers is not None and not paths.spec.exists():
-            from labctl.api.initfile import init_lab
+        if (workers is not None or provider is not None) and not paths.spec.exists():
+            from labctl.api.fsutil import atomic_write
+            from labctl.api.initfile import spec_yaml
 
-            # Written so that every later command (status, halt, ...) sees the same nodes.
-            init_lab(paths, workers=workers)
+            # Written so that every later command (status, halt, up) sees the same nodes
+            # and provider as this one.
+            atomic_write(paths.spec, spec_yaml(spec))
         bus.subscribe(StateRecorder(paths, lab=spec.name, command="up"))
         bus.emit(ev.RUN, f"labctl up: lab {spec.name}, {len(spec.nodes)} nodes", status=ev.RUNNING)
         run = UpRun(paths, spec, bus, parallel=parallel, merge_kubeconfig=merge_kubeconfig,

@@ -345,6 +345,11 @@ def test_nodes_option_on_a_new_lab_writes_lab_yaml(fake_lab):
     r = lab.labctl("up", "--nodes", "1")
     assert r.returncode == 0, r.stderr
     assert len(yaml.safe_load((lab.dir / "lab.yaml").read_text())["nodes"]) == 2
+    again = lab.labctl("up")  # lab.yaml now decides: the same two nodes, nothing to do
+    assert again.returncode == 0 and again.stdout.strip().endswith("nothing to do"), again.stderr
+    other = lab.labctl("up", "--provider", "libvirt")
+    assert other.returncode == ExitCode.USAGE
+    assert "--provider libvirt does not match lab.yaml" in other.stderr
 
 
 def test_a_host_that_cannot_run_the_lab_is_told_before_anything_is_written(fake_lab):
