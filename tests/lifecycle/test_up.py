@@ -255,8 +255,6 @@ def test_join_tokens_never_reach_console_events_or_files(fake_lab):
         assert not w.file("/etc/labctl/join.yaml").exists()
 
 
-@pytest.mark.xfail(strict=True, reason="playbooks/kubeadm-init.sh.j2 (RENDER) runs `kubeadm init` without "
-                   "--skip-token-print, so kubeadm prints its default bootstrap token into the master's log")
 def test_the_token_kubeadm_init_makes_never_reaches_console_or_logs(fake_lab):
     lab = fake_lab(workers=0)
     r = lab.labctl("up")
