@@ -1,7 +1,7 @@
 """VagrantDriver against the `vagrant` stand-in on PATH (tests/helpers/fake_vagrant.py)."""
 
-from __future__ import time
-import annotations
+from __future__ import annotations
+import time
 
 import os
 from pathlib import Path
