@@ -75,6 +75,10 @@ def main(argv: list[str] | None = None) -> None:
         print("labctl: interrupted; run the same command again to continue", file=sys.stderr)
         sys.exit(int(ExitCode.INTERRUPTED))
     except typer.Exit as exc:  # raised by --version and by commands that set a code
+        # typer turns Ctrl-C into Exit(130) itself; say what the user can do about it.
+        if isinstance(exc.__cause__, KeyboardInterrupt):
+            print("labctl: interrupted; run the same command again to continue", file=sys.stderr)
+            sys.exit(int(ExitCode.INTERRUPTED))
         sys.exit(exc.exit_code)
     except SystemExit:
         raise
