@@ -26,6 +26,8 @@ class ExitCode(enum.IntEnum):
     CLUSTER_FAILED = 9  # the Kubernetes API answered with an error or not at all
     TIMEOUT = 10  # a deadline passed
     ABORTED = 11  # the user said no at a prompt
+    ARTIFACT_FAILED = 12  # a download failed, or did not match its pinned checksum
+    LAB_FOLDER = 13  # the lab folder cannot be read or written (not a folder, full, read-only, damaged state)
     INTERNAL = 70  # a bug in labctl (EX_SOFTWARE)
     INTERRUPTED = 130  # Ctrl-C
 
@@ -88,6 +90,19 @@ class DeadlineExceeded(LabError):
 
 class ClusterError(LabError):
     exit_code = ExitCode.CLUSTER_FAILED
+
+
+class ArtifactError(LabError):
+    """A pinned download could not be had: unreachable, withdrawn, rate-limited, or
+    its bytes did not match the digest kept in the project."""
+
+    exit_code = ExitCode.ARTIFACT_FAILED
+
+
+class LabFolderError(LabError):
+    """The lab folder (or a file labctl keeps in it) cannot be read or written."""
+
+    exit_code = ExitCode.LAB_FOLDER
 
 
 def tail(text: str, lines: int = 20) -> list[str]:
