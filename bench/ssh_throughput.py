@@ -14,7 +14,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from labctl.connectors.ssh import SSHSession  # noqa: E402
+from labctl.remote.ssh import SSHSession  # noqa: E402
 from tests.helpers.sshd import SSHDHost  # noqa: E402
 
 

@@ -32,12 +32,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from labctl.api.verify.catalogue import CHECKS  # noqa: E402
-from labctl.api.verify.context import SessionNodeRunner, VerifyContext  # noqa: E402
-from labctl.api.verify.runner import run_check, run_checks  # noqa: E402
-from labctl.connectors import kube  # noqa: E402
-from labctl.connectors.kube import KubeClient  # noqa: E402
-from labctl.connectors.ssh import SSHSession  # noqa: E402
+from labctl.verify.catalogue import CHECKS  # noqa: E402
+from labctl.verify.context import SessionNodeRunner, VerifyContext  # noqa: E402
+from labctl.verify.runner import run_check, run_checks  # noqa: E402
+from labctl.kube import client as kube  # noqa: E402
+from labctl.kube.client import KubeClient  # noqa: E402
+from labctl.remote.ssh import SSHSession  # noqa: E402
 from tests.helpers.fake_apiserver import FakeApiServer, FakeExec  # noqa: E402
 from tests.helpers.sshd import SSHDHost  # noqa: E402
 from tests.verify.conftest import Servers, loopback_spec  # noqa: E402

@@ -5,14 +5,14 @@ from __future__ import annotations
 
 import pytest
 
-from labctl.api import events as ev
-from labctl.api.bootstrap.engine import Engine, StepFailed
-from labctl.api.bootstrap.model import PHASES
-from labctl.api.bootstrap.steps import STEPS
-from labctl.api.paths import LabPaths
-from labctl.api.render import render_lab
-from labctl.api.spec import default_spec
-from labctl.connectors.ssh import SSHSession
+from labctl.lab import events as ev
+from labctl.bootstrap.engine import Engine, StepFailed
+from labctl.bootstrap.model import PHASES
+from labctl.bootstrap.steps import STEPS
+from labctl.lab.paths import LabPaths
+from labctl.render.lab import render_lab
+from labctl.spec.model import default_spec
+from labctl.remote.ssh import SSHSession
 
 pytestmark = pytest.mark.slow
 

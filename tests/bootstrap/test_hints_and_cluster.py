@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from labctl.api.bootstrap import cluster, hints
+from labctl.bootstrap import cluster, hints
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "k8s"
 

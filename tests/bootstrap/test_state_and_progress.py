@@ -6,10 +6,10 @@ import io
 import json
 import stat
 
-from labctl.api import events as ev
-from labctl.api.paths import LabPaths
-from labctl.api.progress import JsonLines, LiveView, PlainLines, make_renderer
-from labctl.api.state import StateRecorder, read_state
+from labctl.lab import events as ev
+from labctl.lab.paths import LabPaths
+from labctl.report.progress import JsonLines, LiveView, PlainLines, make_renderer
+from labctl.lab.state import StateRecorder, read_state
 
 
 def _bus(tmp_path, *sinks):

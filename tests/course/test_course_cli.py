@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from labctl.api import exercises as catalogue
-from labctl.api.lock import lab_lock
-from labctl.api.paths import LabPaths
+from labctl.course import exercises as catalogue
+from labctl.lab.lock import lab_lock
+from labctl.lab.paths import LabPaths
 from labctl.cli import main
 from labctl.errors import ExitCode
 

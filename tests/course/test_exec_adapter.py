@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from labctl.connectors.kube import KubeClient
+from labctl.kube.client import KubeClient
 from labctl.errors import ClusterError, NotFound
 from tests.course.ws_exec import ExecScript, ExecServer, exit_code, success
 

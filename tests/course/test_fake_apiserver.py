@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from labctl.connectors.kube import KubeClient, ObjectRef
+from labctl.kube.client import KubeClient, ObjectRef
 from labctl.errors import ClusterError, NotFound
 from tests.helpers.fake_apiserver import K8S_FIXTURES, Reply, match_fields, match_labels
 
@@ -144,7 +144,7 @@ def test_field_selectors():
 def test_what_the_fake_stores_is_valid_1_27(kube, fake_apiserver):
     import kubernetes_validate
 
-    from labctl.api import exercises as catalogue
+    from labctl.course import exercises as catalogue
 
     for ex in catalogue.EXERCISES:
         for obj in catalogue.load_objects(ex):

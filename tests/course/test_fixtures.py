@@ -14,8 +14,8 @@ import kubernetes_validate
 import pytest
 from referencing import Registry, Resource
 
-from labctl.api import exercises as catalogue
-from labctl.connectors.kube import KubeClient, contains
+from labctl.course import exercises as catalogue
+from labctl.kube.client import KubeClient, contains
 from tests.helpers.fake_apiserver import K8S_FIXTURES, Stream
 
 JSON_FILES = sorted(p for p in K8S_FIXTURES.rglob("*.json") if p.parent.name != "status")

@@ -1,4 +1,4 @@
-"""labctl.connectors.kube against the fake 1.27 API server, through the real client."""
+"""labctl.kube.client against the fake 1.27 API server, through the real client."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import time
 
 import pytest
 
-from labctl.connectors import kube
-from labctl.connectors.kube import ExecResult, KubeClient, ObjectRef, contains
+from labctl.kube import client as kube
+from labctl.kube.client import ExecResult, KubeClient, ObjectRef, contains
 from labctl.errors import ClusterError, DeadlineExceeded, ExitCode, NotFound
 from tests.helpers.fake_apiserver import Reply, Stream
 

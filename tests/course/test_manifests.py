@@ -8,7 +8,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from labctl.api import exercises as catalogue
+from labctl.course import exercises as catalogue
 from labctl.resources import manifests_dir
 
 MANIFESTS = sorted(manifests_dir().glob("*.yaml"))

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from labctl.api import doctor_libvirt
-from labctl.api.doctor import FAIL, OK, WARN, check, gather
-from labctl.api.spec import Libvirt, default_spec
+from labctl.host import doctor_libvirt
+from labctl.host.doctor import FAIL, OK, WARN, check, gather
+from labctl.spec.model import Libvirt, default_spec
 
 PLUGIN_LIST = "vagrant-libvirt (0.11.2, system)\n"
 NO_PLUGINS = "No plugins installed.\n"
@@ -127,7 +127,7 @@ def test_kvm_driver_without_a_usable_dev_kvm(host):
 
 
 def test_up_refuses_a_libvirt_lab_when_libvirtd_is_down(host):
-    from labctl.api.doctor import require_ready
+    from labctl.host.doctor import require_ready
     from labctl.errors import HostNotReady
 
     _vagrant(host)

@@ -60,7 +60,7 @@ Semantics of the store (as a 1.27 API server):
     resourceVersion gets an ERROR event with a 410 Status. A routed :class:`Stream`
     replays recorded events instead (e.g. ``tests/fixtures/k8s/watch/*.ndjson``).
   * ``pods/<name>/exec`` answers 400: exec is faked one level up, by replacing
-    ``labctl.connectors.kube.exec_in_pod`` (the ``fake_exec`` fixture does that).
+    ``labctl.kube.client.exec_in_pod`` (the ``fake_exec`` fixture does that).
 
 What the tests can assert on:
   ``fake.requests``: every request as :class:`RecordedRequest` (method, path, query,
@@ -417,7 +417,7 @@ class FakeApiServer:
         if sub == "log":
             return self._log(ns, name, query)
         if sub == "exec":
-            return self._json(400, status(400, "BadRequest", "exec is not served by the fake API server; tests replace labctl.connectors.kube.exec_in_pod"))
+            return self._json(400, status(400, "BadRequest", "exec is not served by the fake API server; tests replace labctl.kube.client.exec_in_pod"))
         if method == "GET":
             return self._read(plural, ns, name)
         if method == "PUT":
@@ -765,7 +765,7 @@ def fake_apiserver(tmp_path):
 
 
 class FakeExec:
-    """Stands in for ``labctl.connectors.kube.exec_in_pod`` (exec is a websocket)."""
+    """Stands in for ``labctl.kube.client.exec_in_pod`` (exec is a websocket)."""
 
     def __init__(self):
         self.rules: list[tuple[str, str | None, tuple[str, ...], Any]] = []
@@ -776,7 +776,7 @@ class FakeExec:
         self.rules.append((pod, container, tuple(argv_prefix), result))
 
     def __call__(self, api_client, namespace, pod, container, command, *, timeout: float = 30.0):
-        from labctl.connectors.kube import ExecResult
+        from labctl.kube.client import ExecResult
 
         argv = tuple(command)
         self.calls.append((namespace, pod, container, argv))
@@ -788,7 +788,7 @@ class FakeExec:
 
 @pytest.fixture
 def fake_exec(monkeypatch):
-    from labctl.connectors import kube
+    from labctl.kube import client as kube
 
     fake = FakeExec()
     monkeypatch.setattr(kube, "exec_in_pod", fake)

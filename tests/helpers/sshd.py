@@ -39,7 +39,7 @@ from pathlib import Path
 
 import pytest
 
-from labctl.connectors.ssh import SSHTarget
+from labctl.remote.ssh import SSHTarget
 
 SSHD = "/usr/sbin/sshd"
 

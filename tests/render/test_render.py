@@ -11,10 +11,10 @@ from dataclasses import replace
 import pytest
 import yaml
 
-from labctl.api.bootstrap import steps as cat
-from labctl.api.paths import LabPaths
-from labctl.api.render import join_configuration, kubeadm_init_config, render_lab, render_vagrantfile, ruby_string
-from labctl.api.spec import Box, default_spec
+from labctl.bootstrap import steps as cat
+from labctl.lab.paths import LabPaths
+from labctl.render.lab import join_configuration, kubeadm_init_config, render_lab, render_vagrantfile, ruby_string
+from labctl.spec.model import Box, default_spec
 from labctl.errors import SpecError
 from tests.render.conftest import SPECS, custom_network_spec, libvirt_spec
 

@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from labctl.api.bootstrap import hints
-from labctl.api.bootstrap.steps import EXIT_UNREACHABLE
-from labctl.api.paths import LabPaths
-from labctl.api.render import render_lab
-from labctl.api.spec import default_spec
+from labctl.bootstrap import hints
+from labctl.bootstrap.steps import EXIT_UNREACHABLE
+from labctl.lab.paths import LabPaths
+from labctl.render.lab import render_lab
+from labctl.spec.model import default_spec
 
 
 def _stub(bin_dir: Path, name: str, script: str) -> None:

@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from labctl.api.bootstrap import steps as cat
-from labctl.api.bootstrap.facts import node_list, parse_facts
-from labctl.api.bootstrap.model import PHASES
-from labctl.api.paths import LabPaths
-from labctl.api.render import render_lab, render_node_scripts
-from labctl.api.spec import default_spec
+from labctl.bootstrap import steps as cat
+from labctl.bootstrap.facts import node_list, parse_facts
+from labctl.bootstrap.model import PHASES
+from labctl.lab.paths import LabPaths
+from labctl.render.lab import render_lab, render_node_scripts
+from labctl.spec.model import default_spec
 from labctl.resources import playbooks_dir
 
 # What facts.sh prints on a fresh Ubuntu 22.04 box before any step ran.

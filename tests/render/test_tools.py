@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from labctl.api.paths import LabPaths
-from labctl.api.render import render_lab
+from labctl.lab.paths import LabPaths
+from labctl.render.lab import render_lab
 from tests.render.conftest import SPECS
 
 

@@ -167,7 +167,7 @@ def test_empty_lab_yaml_is_the_default_lab(tmp_path, capsys):
 
 
 def test_a_partial_lab_yaml_takes_defaults_for_the_rest(tmp_path):
-    from labctl.api.spec import default_spec, load_spec
+    from labctl.spec.model import default_spec, load_spec
 
     write_lab(tmp_path, "name: other-lab\ncalico:\n  version: v3.25.2\n")
     spec = load_spec(tmp_path)
@@ -186,7 +186,7 @@ def test_networks_conf_allows_a_network_outside_the_vbox_range(tmp_path, capsys)
 
 
 def test_libvirt_ignores_the_vbox_range(tmp_path):
-    from labctl.api.spec import load_spec
+    from labctl.spec.model import load_spec
 
     data = default_dict()
     data["provider"] = "libvirt"
@@ -208,7 +208,7 @@ def test_missing_course_node_is_a_warning_not_an_error(tmp_path, capsys):
 
 
 def test_v_prefixed_kubernetes_version_keeps_package_names_plain():
-    from labctl.api.spec import spec_from_dict
+    from labctl.spec.model import spec_from_dict
 
     spec = spec_from_dict({"kubernetes": {"version": "v1.27.16"}})
     assert spec.kubernetes.minor == "1.27"

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from labctl.api.spec import LabSpec, MetalLB, Network, default_nodes, validate
+from labctl.spec.model import LabSpec, MetalLB, Network, default_nodes, validate
 from tests.verify.netfakes import DnsServer, HttpServer, SilentListener
 
 
@@ -66,8 +66,8 @@ def servers():
 def node_runner(sshd_factory, tmp_path):
     """Every node is the same real sshd on loopback: commands (curl, python3) really
     run, on this host, against the loopback servers of the test."""
-    from labctl.api.verify.context import SessionNodeRunner
-    from labctl.connectors.ssh import SSHSession
+    from labctl.verify.context import SessionNodeRunner
+    from labctl.remote.ssh import SSHSession
 
     host = sshd_factory()
     opened: list[str] = []
@@ -87,7 +87,7 @@ def node_runner(sshd_factory, tmp_path):
 
 @pytest.fixture
 def kube(fake_apiserver):
-    from labctl.connectors.kube import KubeClient
+    from labctl.kube.client import KubeClient
 
     client = KubeClient(fake_apiserver.kubeconfig, timeout=5.0)
     yield client
@@ -96,7 +96,7 @@ def kube(fake_apiserver):
 
 @pytest.fixture
 def vctx(lab_spec, kube, node_runner):
-    from labctl.api.verify.context import VerifyContext
+    from labctl.verify.context import VerifyContext
 
     return VerifyContext(spec=lab_spec, cluster=kube, nodes=node_runner, http_timeout=1.0)
 
@@ -114,8 +114,8 @@ def lab(lab_spec, fake_apiserver, servers, fake_exec):
 
 def run_one(vctx, check_id: str, deadline: float = 0.0):
     """One check of the catalogue, with its retrying capped (failures are final at once)."""
-    from labctl.api.verify.catalogue import CHECKS
-    from labctl.api.verify.runner import run_check
+    from labctl.verify.catalogue import CHECKS
+    from labctl.verify.runner import run_check
 
     check = next(c for c in CHECKS if c.id == check_id)
     return run_check(check, vctx, deadline=deadline, reraise_bugs=True)
@@ -123,7 +123,7 @@ def run_one(vctx, check_id: str, deadline: float = 0.0):
 
 def text_of(result) -> str:
     """Everything a person reads about a result, for assertions on wording."""
-    from labctl.api.verify.report import details
+    from labctl.report.verify import details
 
     return "\n".join(details(result))
 

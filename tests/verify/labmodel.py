@@ -12,7 +12,7 @@ import re
 import urllib.request
 from pathlib import Path
 
-from labctl.connectors.kube import ExecResult
+from labctl.kube.client import ExecResult
 from tests.verify import objects as o
 from tests.verify.netfakes import free_port_on, loopback_address
 

@@ -1,7 +1,7 @@
 """Partial-object assertions: subset matching, unordered lists, paths, negation."""
 
-from labctl.api.verify.assertions import Matches, OneOf, Present, Quantity, Satisfies, get_path, match, must_not_match
-from labctl.api.verify.model import MISSING
+from labctl.verify.assertions import Matches, OneOf, Present, Quantity, Satisfies, get_path, match, must_not_match
+from labctl.verify.model import MISSING
 
 POD = {
     "metadata": {"name": "pod-3", "labels": {"type": "web", "lo": "dev"}},

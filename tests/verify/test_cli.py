@@ -11,7 +11,7 @@ import xml.etree.ElementTree as ET
 import pytest
 import yaml
 
-from labctl.api.verify.catalogue import CHECKS
+from labctl.verify.catalogue import CHECKS
 from labctl.cli import main
 from labctl.errors import ExitCode
 from tests.verify import objects as o

@@ -2,7 +2,7 @@
 
 import pytest
 
-from labctl.api.verify.model import Status
+from labctl.verify.model import Status
 from tests.verify import objects as o
 from tests.verify.conftest import run_one, text_of
 

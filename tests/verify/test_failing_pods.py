@@ -2,7 +2,7 @@
 
 import pytest
 
-from labctl.api.verify.model import Status
+from labctl.verify.model import Status
 from tests.verify import objects as o
 from tests.verify.conftest import run_one, text_of
 
@@ -125,8 +125,8 @@ def test_pod2_selector_waits_for_endpoints_then_passes(lab, vctx):
     path = "/api/v1/namespaces/default/endpoints/svc-for-web"
     lab.fake.route("GET", path, o.endpoints("svc-for-web", []), o.endpoints("svc-for-web", []),
                    o.endpoints("svc-for-web", [(lab.pod2_ip, "pod-2", "k8s-node2")]))
-    from labctl.api.verify.catalogue import CHECKS
-    from labctl.api.verify.runner import run_check
+    from labctl.verify.catalogue import CHECKS
+    from labctl.verify.runner import run_check
 
     check = next(c for c in CHECKS if c.id == "pod-2-selector")
     r = run_check(check, vctx, deadline=10, sleep=lambda s: None)
@@ -165,7 +165,7 @@ def test_pod3_on_the_wrong_node(lab, vctx):
 def test_pod3_and_pod4_skip_without_k8s_node1(lab, vctx):
     from dataclasses import replace
 
-    from labctl.api.spec import default_nodes
+    from labctl.spec.model import default_nodes
 
     vctx.spec = replace(vctx.spec, nodes=default_nodes(0, vctx.spec.network))
     lab.publish()

@@ -2,9 +2,9 @@
 
 import pytest
 
-from labctl.api.verify.catalogue import CHECKS
-from labctl.api.verify.model import Status
-from labctl.api.verify.runner import run_checks
+from labctl.verify.catalogue import CHECKS
+from labctl.verify.model import Status
+from labctl.verify.runner import run_checks
 from tests.verify.conftest import run_one, text_of
 
 pytestmark = pytest.mark.slow

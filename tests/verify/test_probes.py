@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from labctl.api.verify.context import RecordingRunner
-from labctl.api.verify.probes import (
+from labctl.verify.context import RecordingRunner
+from labctl.verify.probes import (
     curl_command,
     expect_http,
     expect_no_answer,

@@ -4,10 +4,10 @@ and says why."""
 
 import pytest
 
-from labctl.api.verify.catalogue import CHECKS
-from labctl.api.verify.model import Status
-from labctl.api.verify.runner import run_checks
-from labctl.api.verify.report import details
+from labctl.verify.catalogue import CHECKS
+from labctl.verify.model import Status
+from labctl.verify.runner import run_checks
+from labctl.report.verify import details
 
 pytestmark = pytest.mark.slow
 

@@ -3,8 +3,8 @@
 import json
 import xml.etree.ElementTree as ET
 
-from labctl.api.verify.model import CheckResult, Evidence, Mismatch, Status, VerifyReport
-from labctl.api.verify.report import render_json, render_junit, render_text
+from labctl.verify.model import CheckResult, Evidence, Mismatch, Status, VerifyReport
+from labctl.report.verify import render_json, render_junit, render_text
 
 
 def report():

@@ -7,9 +7,9 @@ import time
 
 import pytest
 
-from labctl.api.verify.context import RecordingRunner, VerifyContext
-from labctl.api.verify.model import Attempt, Check, Status
-from labctl.api.verify.runner import run_check, run_checks
+from labctl.verify.context import RecordingRunner, VerifyContext
+from labctl.verify.model import Attempt, Check, Status
+from labctl.verify.runner import run_check, run_checks
 from labctl.errors import ClusterError
 from tests.verify.conftest import loopback_spec
 
@@ -175,7 +175,7 @@ def test_sequential_run_runs_one_at_a_time():
 
 
 def test_session_runner_does_not_redial_an_unreachable_node():
-    from labctl.api.verify.context import SessionNodeRunner
+    from labctl.verify.context import SessionNodeRunner
     from labctl.errors import CommandFailed
 
     dialled = []
@@ -192,7 +192,7 @@ def test_session_runner_does_not_redial_an_unreachable_node():
 
 
 def test_every_check_has_a_title_a_deadline_and_a_hint():
-    from labctl.api.verify.catalogue import CHECKS
+    from labctl.verify.catalogue import CHECKS
 
     for c in CHECKS:
         assert c.title and c.deadline > 0 and c.interval > 0 and c.hints, c.id

@@ -1,6 +1,6 @@
 """labctl commands (course): exercises, apply, reset.
 
-Each parses its options, calls one labctl.api.course function and renders the
+Each parses its options, calls one labctl.course.apply function and renders the
 result; the kubernetes client is imported only inside the api calls.
 """
 
@@ -28,7 +28,7 @@ timeout_option = Annotated[
 @app.command("exercises")
 def exercises_cmd(as_json: json_option = False) -> None:
     """List the course's exercises."""
-    from labctl.api.course import list_exercises
+    from labctl.course.apply import list_exercises
     from labctl.cli.output import emit_json, table
 
     found = list_exercises()
@@ -64,7 +64,7 @@ def apply(
     Idempotent: objects that already match their manifest are left alone; a Pod whose
     spec differs is deleted (grace period 1 s) and created again.
     """
-    from labctl.api.course import apply_exercises
+    from labctl.course.apply import apply_exercises
 
     _render(apply_exercises(get(ctx).lab_dir, exercises or [], all_=all_, deadline=timeout), as_json)
 
@@ -82,6 +82,6 @@ def reset(
     Deletes with a 1 s grace period (the course's images ignore SIGTERM), then waits
     until the API server no longer has them, up to --timeout.
     """
-    from labctl.api.course import reset_exercises
+    from labctl.course.apply import reset_exercises
 
     _render(reset_exercises(get(ctx).lab_dir, exercises or [], all_=all_, deadline=timeout), as_json)

@@ -25,8 +25,8 @@ def init(
     as_json: json_option = False,
 ) -> None:
     """Write lab.yaml with every default spelled out and explained."""
-    from labctl.api.initfile import init_lab
-    from labctl.api.paths import LabPaths
+    from labctl.spec.initfile import init_lab
+    from labctl.lab.paths import LabPaths
     from labctl.cli.output import emit_json, warn
 
     result = init_lab(LabPaths(get(ctx).lab_dir), workers=nodes, name=name, force=force)
@@ -42,8 +42,8 @@ def init(
 @app.command()
 def render(ctx: typer.Context, as_json: json_option = False) -> None:
     """Write the Vagrantfile and every node's bootstrap scripts into the lab folder."""
-    from labctl.api.paths import LabPaths
-    from labctl.api.render import render_lab_dir
+    from labctl.lab.paths import LabPaths
+    from labctl.render.lab import render_lab_dir
     from labctl.cli.output import emit_json, warn
 
     paths = LabPaths(get(ctx).lab_dir)
@@ -66,7 +66,7 @@ _MARK = {"ok": "ok  ", "warn": "WARN", "fail": "FAIL"}
 @app.command()
 def doctor(ctx: typer.Context, as_json: json_option = False) -> None:
     """Check that this host can run the lab: tools, their versions, resources, routes."""
-    from labctl.api.doctor import run_doctor
+    from labctl.host.doctor import run_doctor
     from labctl.cli.output import emit_json
     from labctl.errors import ExitCode
 

@@ -1,6 +1,6 @@
 """labctl commands (lifecycle): up, status, ssh, halt, destroy, snapshot, kubeconfig.
 
-Each command parses its options, calls one labctl.api.lifecycle function and renders
+Each command parses its options, calls one labctl.lab.lifecycle function and renders
 the result. The api modules (paramiko, jinja2, yaml) are imported inside the bodies so
 that `labctl --help` stays fast.
 """
@@ -20,7 +20,7 @@ json_option = Annotated[bool, typer.Option("--json", help="One JSON object per l
 
 
 def _renderer(as_json: bool):
-    from labctl.api.progress import make_renderer
+    from labctl.report.progress import make_renderer
 
     # Progress goes to stderr in the human form so stdout stays the result; --json
     # puts every event on stdout, one per line, for scripts.
@@ -38,8 +38,8 @@ def up(
     as_json: json_option = False,
 ) -> None:
     """Bring the lab up (or continue where the last run stopped)."""
-    from labctl.api import lifecycle
-    from labctl.api.bootstrap.cluster import default_user_kubeconfig
+    from labctl.lab import lifecycle
+    from labctl.bootstrap.cluster import default_user_kubeconfig
     from labctl.cli.output import emit_json
 
     merge = (kubeconfig_path or default_user_kubeconfig()) if (merge_kubeconfig or kubeconfig_path) else None
@@ -56,7 +56,7 @@ def up(
 @app.command()
 def status(ctx: typer.Context, as_json: json_option = False) -> None:
     """Each VM's state and each node's Ready, role, InternalIP and kubelet version."""
-    from labctl.api.status import status as lab_status
+    from labctl.lab.status import status as lab_status
     from labctl.cli.output import emit_json, table
 
     result = lab_status(get(ctx).lab_dir)
@@ -88,7 +88,7 @@ def ssh(
     import os
     import shlex
 
-    from labctl.api import remote
+    from labctl.lab import ssh as remote
 
     lab_dir = get(ctx).lab_dir
     if command and command[0] == "--":
@@ -105,7 +105,7 @@ def ssh(
 @app.command()
 def halt(ctx: typer.Context, as_json: json_option = False) -> None:
     """Stop the lab's VMs (their disks stay; `labctl up` starts them again)."""
-    from labctl.api import lifecycle
+    from labctl.lab import lifecycle
     from labctl.cli.output import emit_json
 
     names = lifecycle.halt(get(ctx).lab_dir, sinks=[_renderer(as_json)])
@@ -122,7 +122,7 @@ def destroy(
     as_json: json_option = False,
 ) -> None:
     """Remove the lab's VMs, host keys, state and kubeconfig (lab.yaml stays)."""
-    from labctl.api import lifecycle
+    from labctl.lab import lifecycle
     from labctl.cli.output import emit_json
     from labctl.errors import Aborted, UsageError
 
@@ -148,7 +148,7 @@ def snapshot(
     as_json: json_option = False,
 ) -> None:
     """Save, restore, list or delete a snapshot of every VM of the lab."""
-    from labctl.api import lifecycle
+    from labctl.lab import lifecycle
     from labctl.cli.output import emit_json, table
 
     result = lifecycle.snapshot(get(ctx).lab_dir, action, name, sinks=[] if action == "list" else [_renderer(as_json)])
@@ -171,8 +171,8 @@ def kubeconfig(
     kubeconfig_path: Annotated[Optional[Path], typer.Option("--kubeconfig-path", help="Merge into this file instead.")] = None,
 ) -> None:
     """Print the lab's kubeconfig path, or merge it into your kubeconfig."""
-    from labctl.api import lifecycle
-    from labctl.api.bootstrap.cluster import default_user_kubeconfig
+    from labctl.lab import lifecycle
+    from labctl.bootstrap.cluster import default_user_kubeconfig
 
     target = (kubeconfig_path or default_user_kubeconfig()) if (merge or kubeconfig_path) else None
     path = lifecycle.kubeconfig(get(ctx).lab_dir, merge_into=target)

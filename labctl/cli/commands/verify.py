@@ -21,14 +21,14 @@ def verify(
     deadline: Optional[float] = typer.Option(None, "--deadline", metavar="SECONDS", help="Cap each check's retrying (default: its own deadline).", show_default=False),
 ) -> None:
     """Check the lab against the course: exit 0 when all pass, 1 when some fail."""
-    from labctl.api.verify import verify as run
-    from labctl.api.verify.report import render_json, render_junit, render_text
+    from labctl.verify import verify as run
+    from labctl.report.verify import render_json, render_junit, render_text
     from labctl.errors import ExitCode
 
     c = get(ctx)
     report = run(c.lab_dir, checks or [], all_checks=all_checks, deadline=deadline)
     if junit is not None:
-        from labctl.api.fsutil import atomic_write
+        from labctl.lab.fsutil import atomic_write
 
         atomic_write(junit, render_junit(report))
     typer.echo(render_json(report) if as_json else render_text(report))

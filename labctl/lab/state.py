@@ -1,0 +1,113 @@
+"""The lab's progress record, `.labctl/state.json`, rewritten atomically at every change.
+
+State is for reporting (`labctl status`, the summary after a failure), not for
+deciding: `labctl up` re-reads the nodes' facts and trusts them over this file, so a
+lab changed by hand, or a state file from an interrupted run, never misleads it.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from typing import Any
+
+from labctl.lab import events as ev
+from labctl.lab.fsutil import atomic_write
+from labctl.lab.paths import LabPaths
+
+VERSION = 1
+
+
+def read_state(paths: LabPaths) -> dict[str, Any] | None:
+    """The last recorded state, or None when the lab never ran (or the file is unreadable)."""
+    try:
+        data = json.loads(paths.state.read_text(encoding="utf-8"))
+    except (FileNotFoundError, ValueError):
+        return None
+    return data if isinstance(data, dict) and data.get("version") == VERSION else None
+
+
+def forget_state(paths: LabPaths) -> bool:
+    try:
+        paths.state.unlink()
+        return True
+    except FileNotFoundError:
+        return False
+
+
+class StateRecorder:
+    """An event sink that keeps state.json in step with what the engine reports."""
+
+    def __init__(self, paths: LabPaths, *, lab: str, command: str) -> None:
+        self.paths = paths
+        self._lock = threading.Lock()
+        previous = read_state(paths) or {}
+        now = time.time()
+        # Keep the nodes' last known step statuses so that a failed run followed by a
+        # `labctl status` still shows where it stopped; a new run overwrites them as it goes.
+        self.data: dict[str, Any] = {
+            "version": VERSION,
+            "lab": lab,
+            "command": command,
+            "result": ev.RUNNING,
+            "phase": None,
+            "started": now,
+            "updated": now,
+            "finished": None,
+            "error": None,
+            "machines": previous.get("machines", {}),
+            "nodes": previous.get("nodes", {}),
+        }
+        self._write()
+
+    def __call__(self, event: ev.Event) -> None:
+        if event.kind == ev.OUTPUT:
+            return
+        with self._lock:
+            if self._apply(event):
+                self.data["updated"] = event.ts
+                self._write()
+
+    def _apply(self, e: ev.Event) -> bool:
+        d = self.data
+        if e.kind == ev.RUN:
+            if e.status in (ev.DONE, ev.FAILED):
+                d["result"] = e.status if e.status == ev.DONE else e.data.get("result", ev.FAILED)
+                d["finished"] = e.ts
+                if e.status == ev.FAILED:
+                    d["error"] = {"message": e.message, **{k: v for k, v in e.data.items() if k != "result"}}
+                else:
+                    d["error"] = None
+            return True
+        if e.kind == ev.PHASE:
+            if e.status == ev.RUNNING:
+                d["phase"] = e.phase
+            return True
+        if e.kind == ev.MACHINE and e.node and e.status:
+            d["machines"][e.node] = {"state": e.status, "updated": e.ts}
+            return True
+        if e.kind in (ev.PLAN, ev.STEP) and e.node and e.step:
+            steps = d["nodes"].setdefault(e.node, {"steps": {}})["steps"]
+            rec = steps.get(e.step, {}) if e.kind == ev.STEP else {}
+            rec["status"] = e.status
+            rec["phase"] = e.phase
+            if e.status == ev.RUNNING:
+                rec["started"] = e.ts
+                rec.pop("finished", None)
+                rec.pop("error", None)
+            elif e.status in (ev.DONE, ev.FAILED, ev.SKIPPED) and e.kind == ev.STEP:
+                rec["finished"] = e.ts
+            if e.status == ev.SKIPPED:
+                rec["reason"] = e.message
+            if e.status == ev.FAILED:
+                rec["error"] = e.message
+                for key in ("rc", "log"):
+                    if key in e.data:
+                        rec[key] = e.data[key]
+            steps[e.step] = rec
+            return True
+        return False
+
+    def _write(self) -> None:
+        atomic_write(self.paths.state, json.dumps(self.data, indent=2, sort_keys=True) + "\n", mode=0o600)
