@@ -162,12 +162,16 @@ class Cache:
                 h.update(block)
                 out.write(block)
         path = self.adopt(staged, h.hexdigest(), kind="image", id=ref, version=digest or "")
-        key = Image(ref=ref, digest=digest).key
-        self._edit_index(lambda idx: idx["images"].__setitem__(key, h.hexdigest()))
+        self.register_image(Image(ref=ref, digest=digest).key, h.hexdigest())
         return path
 
+    def register_image(self, key: str, sha256: str) -> None:
+        """Name blob ``sha256`` as the tarball of image ``key`` (``Image.key``)."""
+        self._edit_index(lambda idx: idx["images"].__setitem__(key, sha256))
+
     def adopt(self, staged: Path, sha256: str, **meta) -> Path:
-        """Move a file whose digest the caller has verified into blobs/ (bundle import)."""
+        """Move a file whose digest the caller has verified into blobs/ (bundle import);
+        if the blob is already there, ``staged`` is dropped and only the index updated."""
         dest = self.path_for(sha256)
         self._mkdirs()
         with FileLock(str(self.locks / f"{sha256}.lock")):

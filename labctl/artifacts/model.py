@@ -148,6 +148,13 @@ class ArtifactSet:
     def file_ids(self) -> list[str]:
         return [f.id for f in self._files]
 
+    def all_sha256(self) -> set[str]:
+        """Every file digest the set pins, for every arch (what a prune keeps)."""
+        out: set[str] = set()
+        for f in self._files:
+            out |= set(f.sha256.values()) if isinstance(f.sha256, dict) else {f.sha256}
+        return out
+
     def files(self, arch: str, bases: Optional[Mapping[str, str]] = None) -> list[Artifact]:
         """Every file for ``arch``, URLs resolved. A file pinned for other arches only
         is an error: a lab missing one binary fails later and far less clearly."""
@@ -185,7 +192,7 @@ def load_set(name_or_path: str | Path = DEFAULT_SET) -> ArtifactSet:
         have = sorted(x.stem for x in SETS_DIR.glob("*.yaml"))
         raise ArtifactError(
             f"artifact set {name_or_path} is not shipped with this labctl ({SETS_DIR})",
-            hint=f"shipped sets: {', '.join(have) or 'none'}; pass a set file by path, or update labctl",
+            hint=f"shipped sets: {', '.join(have) or 'none'}; pass a set file by path (--set FILE), or update labctl",
         )
     return ArtifactSet.load(shipped)
 
