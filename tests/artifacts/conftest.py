@@ -103,15 +103,21 @@ class FileServer:
         return resp
 
 
-@pytest.fixture
-def artifact_server():
+@pytest.fixture(scope="session")
+def _http_server():
+    # One server for the session: stopping werkzeug's server waits for its 0.5 s poll.
     server = HTTPServer(host="127.0.0.1", port=0, threaded=True)
     server.start()
-    try:
-        yield FileServer(server)
-    finally:
-        server.clear()
-        server.stop()
+    yield server
+    server.clear()
+    server.stop()
+
+
+@pytest.fixture
+def artifact_server(_http_server):
+    _http_server.clear()
+    yield FileServer(_http_server)
+    _http_server.clear()
 
 
 @pytest.fixture(autouse=True)
