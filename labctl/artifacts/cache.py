@@ -129,7 +129,9 @@ class Cache:
         if progress:
             size = dest.stat().st_size
             progress(artifact.id, size, size)
-        self._record(artifact.sha256, touch_only=True)
+        # Re-describing on every hit also heals an index that was lost or damaged.
+        self._record(artifact.sha256, kind="file", id=artifact.id, version=artifact.version, arch=artifact.arch,
+                     url=artifact.url, size=dest.stat().st_size)
         return dest
 
     def ensure_all(self, artifacts: Iterable[Artifact], parallel: int = 4,
@@ -241,14 +243,13 @@ class Cache:
         for d in (self.blobs, self.tmp, self.locks):
             d.mkdir(parents=True, exist_ok=True)
 
-    def _record(self, sha256: str, *, touch_only: bool = False, **meta) -> None:
+    def _record(self, sha256: str, **meta) -> None:
         now = _now()
 
         def edit(idx: dict) -> None:
             entry = idx["blobs"].setdefault(sha256, {"added": now})
             entry["last_used"] = now
-            if not touch_only:
-                entry.update({k: v for k, v in meta.items() if v is not None})
+            entry.update({k: v for k, v in meta.items() if v is not None})
 
         self._edit_index(edit)
 
