@@ -70,6 +70,12 @@ class KubeClient:
         """The client for a lab folder (``labctl.lab.paths.LabPaths``)."""
         return cls(paths.kubeconfig, **kw)
 
+    def request_timeout(self, read: float | None = None) -> tuple[float, float]:
+        """``_request_timeout`` for a call: (connect, read) seconds. Always a tuple: the
+        1.27-era client (27.x) silently ignores a float given alone (it only turns an
+        int into a timeout), which left every call free to wait forever."""
+        return (float(self.timeout), float(self.timeout if read is None else read))
+
     @property
     def host(self) -> str:
         return self.api_client.configuration.host
@@ -111,7 +117,7 @@ class KubeClient:
                       "create": f"create_{scope}{info.snake}", "replace": f"replace_{scope}{info.snake}",
                       "delete": f"delete_{scope}{info.snake}"}[verb]
         try:
-            resp = getattr(api, method)(*args, _preload_content=False, _request_timeout=self.timeout, **kwargs)
+            resp = getattr(api, method)(*args, _preload_content=False, _request_timeout=self.request_timeout(), **kwargs)
             return json.loads(resp.data or b"{}")
         except Exception as exc:
             raise translate(exc, action, ref) from exc
@@ -155,6 +161,16 @@ class KubeClient:
             item.setdefault("apiVersion", info.api_version)
         return items
 
+    def version(self) -> dict:
+        """The server's /version (``gitVersion``, ``major``, ``minor``), as `kubectl version` reads it."""
+        from kubernetes import client
+
+        try:
+            resp = client.VersionApi(self.api_client).get_code(_preload_content=False, _request_timeout=self.request_timeout())
+            return json.loads(resp.data or b"{}")
+        except Exception as exc:
+            raise translate(exc, "read the server version") from exc
+
     def nodes(self) -> list[dict]:
         return self.list("Node")
 
@@ -184,7 +200,7 @@ class KubeClient:
         what = f"{container}" if container else "the container"
         try:
             resp = self._api("CoreV1Api").read_namespaced_pod_log(
-                name, namespace, _preload_content=False, _request_timeout=self.timeout, **kw)
+                name, namespace, _preload_content=False, _request_timeout=self.request_timeout(), **kw)
             return resp.data.decode("utf-8", "replace")
         except Exception as exc:
             raise translate(exc, f"read {'previous ' if previous else ''}logs of {what} in {ref}", ref) from exc
@@ -200,7 +216,7 @@ class KubeClient:
             raise LabError(f"watching {kind} is not supported", hint="poll with `get` instead")
         scope = "namespaced_" if info.namespaced else ""
         func = getattr(self._api(info.api), f"list_{scope}{info.snake}")
-        kw: dict[str, Any] = {"timeout_seconds": timeout_seconds, "_request_timeout": timeout_seconds + self.timeout}
+        kw: dict[str, Any] = {"timeout_seconds": timeout_seconds, "_request_timeout": self.request_timeout(timeout_seconds + self.timeout)}
         for key, value in (("label_selector", label_selector), ("field_selector", field_selector), ("resource_version", resource_version)):
             if value:
                 kw[key] = value

@@ -2,14 +2,21 @@
 
 :func:`exec_in_pod` is THE adapter tests replace; they replace it where
 :class:`labctl.kube.client.KubeClient` looks it up (``labctl.kube.client.exec_in_pod``).
+
+The client's own ``stream()`` opens the websocket with no timeout at all: a server that
+accepts the connection and never answers the upgrade would hold the caller forever.
+So the socket is opened here, the same way (headers, TLS options, proxy), with a
+connect and read timeout; the client's WSClient then reads it as usual.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from io import StringIO
 
 from labctl.errors import ClusterError
 from labctl.kube.errors import translate
@@ -31,20 +38,21 @@ class ExecResult:
 def exec_in_pod(api_client, namespace: str, pod: str, container: str | None, command: Sequence[str], *, timeout: float = 30.0) -> ExecResult:
     """Run ``command`` in a container over the exec websocket: THE adapter tests replace."""
     from kubernetes import client
-    from kubernetes.stream import stream
     from kubernetes.stream.ws_client import ERROR_CHANNEL
 
-    # stream() swaps ``request`` on the ApiClient it is given while the call runs; a
-    # private ApiClient keeps that swap away from other threads' GETs on the shared one.
+    # Like stream(), ``request`` is swapped for a websocket opener; on a private
+    # ApiClient, so that the swap never reaches other threads' GETs on the shared one.
     private = client.ApiClient(configuration=api_client.configuration)
+    private.request = functools.partial(_open_websocket, private.configuration, timeout)
     core = client.CoreV1Api(private)
     argv = tuple(command)
     kwargs = dict(command=list(argv), stderr=True, stdin=False, stdout=True, tty=False, _preload_content=False)
     if container:
         kwargs["container"] = container
     try:
-        resp = stream(core.connect_get_namespaced_pod_exec, pod, namespace, **kwargs)
+        resp = core.connect_get_namespaced_pod_exec(pod, namespace, **kwargs)
     except Exception as exc:  # the websocket handshake fails with ApiException(status=0) or a socket error
+        private.close()
         raise translate(_handshake_status(exc), f"exec in Pod {namespace}/{pod}", ObjectRef("Pod", pod, namespace)) from exc
     try:
         resp.run_forever(timeout=timeout)
@@ -56,6 +64,71 @@ def exec_in_pod(api_client, namespace: str, pod: str, container: str | None, com
         resp.close()
         private.close()
     return ExecResult(argv, rc, stdout or "", stderr or "")
+
+
+def _open_websocket(configuration, timeout: float, _method: str, url: str, **kwargs):
+    """ApiClient.request's stand-in: the exec URL as an open WSClient, or an error."""
+    import websocket
+    from kubernetes.client.exceptions import ApiException
+    from kubernetes.stream import ws_client
+
+    url = ws_client.get_websocket_url(url, kwargs.get("query_params"))
+    try:
+        return _timed_ws_client()(configuration, url, kwargs.get("headers"), timeout)
+    except websocket.WebSocketTimeoutException as exc:
+        raise TimeoutError("timed out") from exc
+    except (OSError, websocket.WebSocketConnectionClosedException) as exc:
+        raise ConnectionError(str(exc) or type(exc).__name__) from exc
+    except Exception as exc:  # as the client's websocket_call reports a refused upgrade
+        raise ApiException(status=0, reason=str(exc)) from exc
+
+
+def _connect(configuration, url: str, headers, timeout: float):
+    """ws_client.create_websocket, plus ``timeout`` on the connect, the upgrade and every read."""
+    import ssl
+
+    import certifi
+    from kubernetes.stream import ws_client
+    from websocket import WebSocket
+
+    header = []
+    if headers and "authorization" in headers:
+        header.append(f"authorization: {headers['authorization']}")
+    header.append(f"sec-websocket-protocol: {(headers or {}).get('sec-websocket-protocol', 'v4.channel.k8s.io')}")
+    if url.startswith("wss://") and configuration.verify_ssl:
+        ssl_opts = {"cert_reqs": ssl.CERT_REQUIRED, "ca_certs": configuration.ssl_ca_cert or certifi.where()}
+        if configuration.assert_hostname is not None:
+            ssl_opts["check_hostname"] = configuration.assert_hostname
+    else:
+        ssl_opts = {"cert_reqs": ssl.CERT_NONE}
+    if configuration.cert_file:
+        ssl_opts["certfile"] = configuration.cert_file
+    if configuration.key_file:
+        ssl_opts["keyfile"] = configuration.key_file
+    options = {"header": header, "timeout": timeout}
+    if configuration.proxy or configuration.proxy_headers:
+        options = ws_client.websocket_proxycare(options, configuration, url, headers)
+    sock = WebSocket(sslopt=ssl_opts, skip_utf8_validation=False)
+    sock.connect(url, **options)
+    return sock
+
+
+@functools.cache
+def _timed_ws_client():
+    """The client's WSClient over a socket opened by :func:`_connect` (with timeouts);
+    built on first use so that importing labctl.kube does not import the client."""
+    from kubernetes.stream.ws_client import WSClient
+
+    class TimedWSClient(WSClient):
+        def __init__(self, configuration, url: str, headers, timeout: float):  # mirrors WSClient.__init__
+            self._connected = False
+            self._channels = {}
+            self._all = StringIO()
+            self.sock = _connect(configuration, url, headers, timeout)
+            self._connected = True
+            self._returncode = None
+
+    return TimedWSClient
 
 
 def _handshake_status(exc: BaseException) -> BaseException:
