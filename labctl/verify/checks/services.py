@@ -9,7 +9,7 @@ import ipaddress
 
 from labctl.verify.assertions import Satisfies, get_path
 from labctl.verify.checks.common import expect, fetch, in_parallel
-from labctl.verify.model import Attempt, Evidence
+from labctl.verify.model import MISSING, Attempt, Evidence
 from labctl.verify.probes import (
     HttpAnswer,
     answer_evidence,
@@ -128,9 +128,23 @@ def nodeport_local(ctx) -> Attempt:
     addresses = _endpoint_addresses(ctx, att, NODEPORT_LOCAL)
     if not att.passed:
         return att
+    # Which lab node runs each ready Pod. An address whose nodeName is missing or names
+    # no lab node cannot be placed: it would silently put every node in "must not
+    # answer", and a lab where nothing answers would pass.
+    lab_nodes = [n.name for n in ctx.spec.nodes]
     local: dict[str, list[str]] = {}
     for a in addresses:
-        local.setdefault(a.get("nodeName") or "", []).append(get_path(a, "targetRef.name", ""))
+        pod, node = get_path(a, "targetRef.name", ""), a.get("nodeName")
+        if node in lab_nodes:
+            local.setdefault(node, []).append(pod)
+        else:
+            att.fail(f"Endpoints {NODEPORT_LOCAL}.subsets[].addresses[targetRef.name={pod}].nodeName",
+                     "one of " + ", ".join(lab_nodes), node if node is not None else MISSING)
+    if not local:
+        att.fail(f"Endpoints {NODEPORT_LOCAL}", note="no endpoint names a lab node that runs its Pod, so no node can be required to answer")
+    if not att.passed:
+        att.hint("the Pods behind svc-nodeport-local must run on lab nodes: `kubectl get pods -o wide` and `labctl verify lab-nodes-ready`")
+        return att
     probes = _probe_nodes(ctx, _port(svc, "nodePort"))
     lines = []
     for node, answer in probes:
