@@ -195,3 +195,25 @@ def test_pod4_accepts_another_spelling_of_1gi(lab, vctx):
     lab.put(o.pod(m, node="k8s-node1", ip=lab.pod4_ip))
     lab.publish()
     assert run_one(vctx, "pod-4").status is Status.PASS
+
+
+@pytest.mark.parametrize("resources, mismatch", [
+    ({"requests": {"memory": "1Gi"}, "limits": {"memory": "2Gi"}},
+     "spec.containers[name=container].resources.limits.memory: expected 1Gi, got 2Gi"),
+    ({"requests": {"memory": "1Gi"}},
+     "spec.containers[name=container].resources.limits: expected an object, got <missing>"),
+    ({"requests": {"memory": "1Gi"}, "limits": {"cpu": "500m"}},
+     "spec.containers[name=container].resources.limits.memory: expected 1Gi, got <missing>"),
+    ({"requests": {"memory": "512Mi"}, "limits": {"memory": "1Gi"}},
+     "spec.containers[name=container].resources.requests.memory: expected 1Gi, got 512Mi"),
+], ids=["only-limits-2Gi", "only-limits-missing", "only-limits-cpu", "only-requests-512Mi"])
+def test_pod4_fails_on_limits_alone_and_on_requests_alone(lab, vctx, resources, mismatch):
+    """The Pod runs on k8s-node1 and only one of requests/limits is wrong: a check that
+    ignored limits (or requests) would pass here."""
+    m = o.manifest("pod-4")
+    m["spec"]["containers"][0]["resources"] = resources
+    lab.put(o.pod(m, node="k8s-node1", ip=lab.pod4_ip))
+    lab.publish()
+    r = run_one(vctx, "pod-4")
+    assert r.status is Status.FAIL
+    assert [str(x) for x in r.mismatches] == [mismatch]
