@@ -89,6 +89,7 @@ class LabModel:
         # "localhost" inside pod-1 is pod-1's own address: the exec stand-in runs the
         # request against the test's server for container2.
         self.fake_exec.on("pod-1", "container1", ["curl"], self._curl_in_pod1)
+        self.fake_exec.on("pod-1", "container2", ["curl"], self._curl_in_pod1)
         same = o.pod(o.manifest("pod-same-port"), node=self.node2.name, ip=loopback_address(), host_ip=self.node2.ip,
                      containers={"container2": "crashloop"})
         self.put(same)
@@ -102,7 +103,9 @@ class LabModel:
         self.put(o.endpoints("svc-for-web", [(self.pod2_ip, "pod-2", self.node2.name), (self.pod4_ip, "pod-4", node1.name)]))
 
     def _curl_in_pod1(self, namespace, pod, container, argv):
-        url = "http://" + argv[-1].replace("localhost", self.pod1_ip)
+        # "localhost" inside pod-1: its own address unless a test gave the Pod's network
+        # namespace servers of its own (``localhost``), apart from what its IP answers.
+        url = "http://" + argv[-1].replace("localhost", getattr(self, "localhost", None) or self.pod1_ip)
         try:
             with urllib.request.build_opener(urllib.request.ProxyHandler({})).open(url, timeout=2) as resp:
                 return ExecResult(tuple(argv), 0, resp.read().decode())
@@ -122,7 +125,7 @@ class LabModel:
             backends.append((ip, name, self.node1.name if i == 1 else self.node2.name))
         self.put(o.service(o.manifest("svc-clusterip", "Service"), cluster_ip=self.clusterip))
         self.put(o.endpoints("svc-clusterip", backends))
-        self.serve("svc-clusterip", self.clusterip, 9000, "Hostname : pod-clusterip-2\n")
+        self.serve("svc-clusterip", self.clusterip, 9000, "Hostname : pod-clusterip-2\n", inside_only=True)
         # svc-nodeport: the Pod is on k8s-node1; every node answers
         self.nodeport = free_port_on(node_ips)
         ip = loopback_address()
@@ -150,6 +153,8 @@ class LabModel:
         self.put(o.service(o.manifest("svc-loadbalancer", "Service"), cluster_ip=loopback_address(), node_port=self.lb_node_port, ingress_ip=self.lb_ip))
         self.put(o.endpoints("svc-loadbalancer", [(ip, "pod-loadbalancer", self.node2.name)]))
         self.serve("svc-loadbalancer", self.lb_ip, 9000, "Hostname : pod-loadbalancer\n")
+        for n in spec.nodes:  # a LoadBalancer is a NodePort Service too
+            self.serve(f"svc-loadbalancer-nodeport@{n.name}", n.ip, self.lb_node_port, "Hostname : pod-loadbalancer\n")
 
     # -- publishing -------------------------------------------------------------------
 
@@ -203,6 +208,16 @@ class RecordedLab:
     def ip(self, recorded: str) -> str:
         return self.ipmap[recorded]
 
+    def obj(self, kind: str, name: str, namespace: str = "default") -> dict:
+        """A copy of a live object: edit it, then ``put`` it back."""
+        return self.fake.get(kind, name, namespace)
+
+    def put(self, obj: dict) -> None:
+        self.fake.add(obj)
+
+    def node_ip(self, name: str) -> str:
+        return self.spec.node(name).ip
+
     def _cluster_dns(self) -> None:
         """The kube-dns Service and its Endpoints (not in the recording) over the
         recorded CoreDNS Pods, and a DNS server on its ClusterIP."""
@@ -226,8 +241,10 @@ class RecordedLab:
         for port in (8000, 8080):
             self.http[f"pod-1:{port}"] = self.servers.http(pod1, port, f"containerPort : {port}\n")
         self.fake_exec.on("pod-1", "container1", ["curl"], self._curl_in_pod1)
+        self.fake_exec.on("pod-1", "container2", ["curl"], self._curl_in_pod1)
         svc = get("Service", "svc-clusterip")
-        self.http["svc-clusterip"] = self.servers.http(svc["spec"]["clusterIP"], svc["spec"]["ports"][0]["port"], "Hostname : pod-clusterip-1\n")
+        self.http["svc-clusterip"] = self.servers.http(svc["spec"]["clusterIP"], svc["spec"]["ports"][0]["port"], "Hostname : pod-clusterip-1\n",
+                                                       inside_only=True)
         nodes = list(self.spec.nodes)
         np = get("Service", "svc-nodeport")["spec"]["ports"][0]["nodePort"]
         for n in nodes:
@@ -240,6 +257,8 @@ class RecordedLab:
             else:
                 self.http[f"svc-nodeport-local@{n.name}"] = self.servers.silent(n.ip, local)
         lb = get("Service", "svc-loadbalancer")
+        for n in nodes:
+            self.http[f"svc-loadbalancer-nodeport@{n.name}"] = self.servers.http(n.ip, lb["spec"]["ports"][0]["nodePort"], "Hostname : pod-loadbalancer\n")
         for ing in lb["status"]["loadBalancer"].get("ingress") or []:
             self.http["svc-loadbalancer"] = self.servers.http(ing["ip"], lb["spec"]["ports"][0]["port"], "Hostname : pod-loadbalancer\n")
         return self

@@ -17,15 +17,24 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 
 class HttpServer:
-    """Answers every GET with ``body`` (like the kubetm images), after ``delay`` s."""
+    """Answers every GET with ``body`` (like the kubetm images), after ``delay`` s.
 
-    def __init__(self, address: str, port: int, body: str, *, status: int = 200, delay: float = 0.0):
+    ``inside_only``: answer only curl (the probes that run on a lab node over SSH) and
+    hang up on anyone else (the host's own probes): a ClusterIP, which the lab's nodes
+    reach and the host does not. All "lab addresses" are loopback here, so the server
+    tells the vantage points apart by the client, as the real network does by routing."""
+
+    def __init__(self, address: str, port: int, body: str, *, status: int = 200, delay: float = 0.0, inside_only: bool = False):
         self.body, self.status, self.delay = body, status, delay
+        self.inside_only = inside_only
         self.hits = 0
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self):  # noqa: N802
+                if outer.inside_only and not (self.headers.get("User-Agent") or "").startswith("curl/"):
+                    self.close_connection = True  # no route from here: no answer at all
+                    return
                 outer.hits += 1
                 if outer.delay:
                     time.sleep(outer.delay)

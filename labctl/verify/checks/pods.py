@@ -48,17 +48,28 @@ def pod1(ctx) -> Attempt:
     return att
 
 
-def pod1_localhost(ctx) -> Attempt:
+def _localhost(ctx, client: str, server: str) -> Attempt:
+    """From ``client``'s shell, localhost:<server's port> answers with server's body:
+    the containers of one Pod share its network namespace."""
     att = Attempt()
     pod = fetch(ctx, att, "Pod", POD1, exercise=POD1)
-    if pod is None or not expect(att, ready_containers(["container1"]), pod):
+    if pod is None or not expect(att, ready_containers([client, server]), pod):
         return att
-    answer = exec_in_container(ctx.cluster, POD1, "container1", ["curl", "-s", "-m", "3", "localhost:8080"], namespace=ctx.namespace)
-    att.extend(expect_exec(answer, stdout=body_of(8080)))
+    port = POD1_CONTAINERS[server]
+    answer = exec_in_container(ctx.cluster, POD1, client, ["curl", "-s", "-m", "3", f"localhost:{port}"], namespace=ctx.namespace)
+    att.extend(expect_exec(answer, stdout=body_of(port)))
     att.evidence.append(Evidence("exec", (f"{answer.where()}: {answer.describe()}",)))
     if not att.passed:
-        att.hint("the containers of one Pod share its network namespace: container2 listens on 8080, so localhost:8080 from container1 must answer")
+        att.hint(f"the containers of one Pod share its network namespace: {server} listens on {port}, so localhost:{port} from {client} must answer")
     return att
+
+
+def pod1_localhost(ctx) -> Attempt:
+    return _localhost(ctx, "container1", "container2")
+
+
+def pod1_localhost_8000(ctx) -> Attempt:
+    return _localhost(ctx, "container2", "container1")
 
 
 def same_port(ctx) -> Attempt:

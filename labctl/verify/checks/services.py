@@ -98,6 +98,23 @@ def clusterip(ctx) -> Attempt:
     return att
 
 
+def clusterip_not_from_host(ctx) -> Attempt:
+    """The course: a ClusterIP is reachable only inside the cluster, never from outside."""
+    att = Attempt()
+    svc = _service(ctx, att, CLUSTERIP, "ClusterIP")
+    if svc is None:
+        return att
+    ip, port = get_path(svc, "spec.clusterIP"), _port(svc)
+    answer = http_from_host(f"http://{ip}:{port}{PATH}", timeout=ctx.http_timeout)
+    found = expect_no_answer(answer)
+    att.extend(found)
+    att.evidence.append(answer_evidence([answer]))
+    if found:
+        att.hint("the host reached a ClusterIP: the host must have no route into the Service network "
+                 "(`ip route get <ClusterIP>` on the host should not go through a lab node); or is this Service really type ClusterIP?")
+    return att
+
+
 def _probe_nodes(ctx, port: int) -> list[tuple[str, HttpAnswer]]:
     nodes = list(ctx.spec.nodes)
     answers = in_parallel(lambda n: http_from_host(f"http://{n.ip}:{port}{PATH}", timeout=ctx.http_timeout), nodes)
@@ -159,6 +176,29 @@ def nodeport_local(ctx) -> Attempt:
                 att.hint(f"{node} runs no Pod of {NODEPORT_LOCAL} but answered: is externalTrafficPolicy really Local? (probes from a node itself bypass the policy; this one came from the host)")
             lines.append(f"{node}: runs no Pod, must not answer -> {answer.describe()}")
     att.evidence.append(Evidence("probes from the host (externalTrafficPolicy: Local)", tuple(lines)))
+    return att
+
+
+def loadbalancer_nodeport(ctx) -> Attempt:
+    """The course: a LoadBalancer has every NodePort property; its nodePort answers on
+    every node's address from the host, with or without MetalLB's address."""
+    att = Attempt()
+    svc = _service(ctx, att, LOADBALANCER, "LoadBalancer")
+    if svc is None:
+        return att
+    node_port = _port(svc, "nodePort")
+    if not node_port:
+        att.fail(f"Service {LOADBALANCER}.spec.ports[0].nodePort", "a port (allocateLoadBalancerNodePorts)", node_port if node_port is not None else MISSING)
+        return att
+    addresses = _endpoint_addresses(ctx, att, LOADBALANCER)
+    if not addresses:
+        return att
+    probes = _probe_nodes(ctx, node_port)
+    for _, answer in probes:
+        _expect_backend(att, answer, _pod_names(addresses))
+    att.evidence.append(answer_evidence([a for _, a in probes]))
+    if not att.passed:
+        att.hint("a LoadBalancer Service is also a NodePort Service: its nodePort must answer on every node like svc-nodeport's (kube-proxy)")
     return att
 
 
