@@ -185,7 +185,9 @@ class KubeClient:
         items = self.list("Event", namespace or DEFAULT_NAMESPACE, field_selector=selector)
 
         def when(ev: dict) -> str:
-            return ev.get("lastTimestamp") or ev.get("eventTime") or (ev.get("metadata") or {}).get("creationTimestamp") or ""
+            # A 1.27 scheduler's events have no lastTimestamp: a series, or only eventTime.
+            return ((ev.get("series") or {}).get("lastObservedTime") or ev.get("lastTimestamp") or ev.get("eventTime")
+                    or (ev.get("metadata") or {}).get("creationTimestamp") or "")
 
         return sorted(items, key=when)
 

@@ -27,6 +27,8 @@ def every_object():
     yield o.endpoints("svc-for-web", [("127.1.0.8", "pod-2", "k8s-node2")], not_ready=[("127.1.0.9", "pod-4", "k8s-node1")])
     yield o.endpoints("svc-nodeport", [])
     yield o.event("Pod", "pod-3", "FailedScheduling", "0/3 nodes are available")
+    yield o.event("Pod", "pod-3", "FailedScheduling", "0/3 nodes are available", count=7)
+    yield o.event("Pod", "pod-1", "Failed", "Failed to pull image", source="kubelet", count=3)
 
 
 @pytest.mark.parametrize("obj", list(every_object()), ids=lambda obj: f"{obj['kind']}-{obj['metadata']['name']}")
