@@ -209,7 +209,7 @@ def test_watch_sees_live_changes(client, fake_apiserver):
     assert seen == [("ADDED", "pod-1"), ("DELETED", "pod-1")]
 
 
-def test_watch_replays_a_recorded_stream_that_ends(client, fake_apiserver):
+def test_watch_replays_a_fixture_stream_that_ends(client, fake_apiserver):
     pod = {**POD, "metadata": {**POD["metadata"], "namespace": "default", "resourceVersion": "7"}}
     fake_apiserver.route("GET", "/api/v1/namespaces/default/pods", Stream([
         {"type": "ADDED", "object": pod},

@@ -58,7 +58,7 @@ Semantics of the store (as a 1.27 API server):
     object, then every change as it happens (ADDED / MODIFIED / DELETED), until
     ``timeoutSeconds`` (capped by ``fake.max_watch_seconds``); a too-old
     resourceVersion gets an ERROR event with a 410 Status. A routed :class:`Stream`
-    replays recorded events instead (e.g. ``tests/fixtures/k8s/watch/*.ndjson``).
+    replays a fixture's events instead (e.g. ``tests/fixtures/k8s/watch/*.ndjson``).
   * ``pods/<name>/exec`` answers 400: exec is faked one level up, by replacing
     ``labctl.kube.client.exec_in_pod`` (the ``fake_exec`` fixture does that).
 

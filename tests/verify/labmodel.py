@@ -166,26 +166,28 @@ class LabModel:
         return self
 
 
-# ---------------------------------------------------------------- COURSE's recorded labs
+# ---------------------------------------------------------------- the hand-built fixture labs
 
-RECORDED = Path(__file__).resolve().parents[1] / "fixtures" / "k8s"
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "k8s"
 _IPV4 = re.compile(r"(?<![\d.])(\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3})(?![\d.])")
 COURSE_NET = "192.168.56."
-NAT_IP = "10.0.2.15"  # kept as recorded: it is only ever compared, never contacted
+NAT_IP = "10.0.2.15"  # kept as it is: it is only ever compared, never contacted
 
 
-class RecordedLab:
-    """COURSE's recorded 1.27 lab (tests/fixtures/k8s/passing or failing) with its
+class FixtureLab:
+    """A hand-built, schema-checked 1.27 lab (tests/fixtures/k8s/passing or failing: built
+    by _make.py in the shape a 1.27 API server returns, validated strict against 1.27
+    by kubernetes-validate; not recorded from a live cluster) with its
     addresses moved onto loopback: the host-only network onto the test spec's network
     (same last octet), every Pod IP and ClusterIP onto its own 127.x address; and real
-    servers where the recorded lab would answer."""
+    servers where such a lab would answer."""
 
     def __init__(self, spec, fake, servers, fake_exec, name: str):
         self.spec, self.fake, self.servers, self.fake_exec = spec, fake, servers, fake_exec
         self.http: dict[str, object] = {}
         self.ipmap: dict[str, str] = {}
         prefix = spec.network.host_only.rsplit(".", 1)[0] + "."
-        base = RECORDED / name
+        base = FIXTURES / name
 
         def move(m: re.Match) -> str:
             ip = m.group(1)
@@ -195,7 +197,7 @@ class RecordedLab:
                 return prefix + ip.rsplit(".", 1)[1]
             return self.ipmap.setdefault(ip, loopback_address())
 
-        out = Path(fake.workdir) / f"recorded-{name}"
+        out = Path(fake.workdir) / f"fixture-{name}"
         out.mkdir(parents=True, exist_ok=True)
         for f in sorted(base.glob("*.json")):
             (out / f.name).write_text(_IPV4.sub(move, f.read_text()))
@@ -205,8 +207,8 @@ class RecordedLab:
             fake.set_logs(pod, log.read_text(), container=container, previous=bool(prev))
         self._cluster_dns()
 
-    def ip(self, recorded: str) -> str:
-        return self.ipmap[recorded]
+    def ip(self, original: str) -> str:
+        return self.ipmap[original]
 
     def obj(self, kind: str, name: str, namespace: str = "default") -> dict:
         """A copy of a live object: edit it, then ``put`` it back."""
@@ -219,8 +221,8 @@ class RecordedLab:
         return self.spec.node(name).ip
 
     def _cluster_dns(self) -> None:
-        """The kube-dns Service and its Endpoints (not in the recording) over the
-        recorded CoreDNS Pods, and a DNS server on its ClusterIP."""
+        """The kube-dns Service and its Endpoints (not in the fixtures) over the
+        fixtures' CoreDNS Pods, and a DNS server on its ClusterIP."""
         if self.fake.get("Service", "kube-dns", "kube-system") is not None:
             return
         api_ip = self.fake.get("Service", "kubernetes")["spec"]["clusterIP"]
@@ -233,8 +235,8 @@ class RecordedLab:
         ready = [(p["status"]["podIP"], p["metadata"]["name"], p["spec"]["nodeName"]) for p in coredns]
         self.fake.add(o.endpoints("kube-dns", ready, port=53, namespace="kube-system", port_name="dns", protocol="UDP"))
 
-    def answer_like_the_recording(self) -> "RecordedLab":
-        """Servers where the recorded (passing) lab answers, and the exec stand-in."""
+    def answer_like_a_healthy_lab(self) -> "FixtureLab":
+        """Servers where the (passing) fixture lab answers, and the exec stand-in."""
         get = self.fake.get
         pod1 = get("Pod", "pod-1")["status"]["podIP"]
         self.pod1_ip = pod1

@@ -1,7 +1,7 @@
 """One broken lab per course claim, made from the passing hand-built fixtures.
 
 Each mutation takes the passing lab (tests/fixtures/k8s/passing, moved onto loopback
-and answering like a healthy lab: ``RecordedLab.answer_like_the_recording()``) and
+and answering like a healthy lab: ``FixtureLab.answer_like_a_healthy_lab()``) and
 breaks exactly one claim, the way a real lab breaks it. test_mutations.py asserts
 that the claim's check fails and that the checks sharing its objects still pass.
 
@@ -20,7 +20,7 @@ from tests.verify.netfakes import loopback_address
 
 @dataclass(frozen=True)
 class Mutation:
-    apply: Callable  # (RecordedLab) -> None
+    apply: Callable  # (FixtureLab) -> None
     siblings: tuple[str, ...]
     says: str
 

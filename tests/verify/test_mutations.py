@@ -22,9 +22,9 @@ def test_every_claim_has_a_mutation():
 
 
 @pytest.mark.parametrize("check_id", [c.id for c in CHECKS])
-def test_the_mutation_fails_exactly_its_claim(recorded, vctx, check_id):
+def test_the_mutation_fails_exactly_its_claim(fixture_lab, vctx, check_id):
     mutation = MUTATIONS[check_id]
-    lab = recorded("passing").answer_like_the_recording()
+    lab = fixture_lab("passing").answer_like_a_healthy_lab()
     mutation.apply(lab)
     chosen = [c for c in CHECKS if c.id == check_id or c.id in mutation.siblings]
     report = run_checks(chosen, vctx, deadline=0.01, reraise_bugs=True)
