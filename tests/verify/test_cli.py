@@ -74,8 +74,10 @@ def test_json_report_shape(cli_lab, capsys):
     assert rc == 1
     report = json.loads(out)
     assert report["ok"] is False
-    assert report["summary"] == {"pass": 1, "fail": 1, "error": 0, "skip": 0, "total": 2}
-    assert [c["id"] for c in report["checks"]] == ["pod-4", "svc-loadbalancer"]  # catalogue order
+    assert report["summary"] == {"pass": 2, "fail": 1, "error": 0, "skip": 0, "total": 3}
+    # catalogue order; the svc-loadbalancer group includes its NodePort check, which passes without MetalLB
+    assert [c["id"] for c in report["checks"]] == ["pod-4", "svc-loadbalancer", "svc-loadbalancer-nodeport"]
+    assert set(report) == {"ok", "strict", "duration", "summary", "error", "checks"} and report["error"] is None
     lb = report["checks"][1]
     assert set(lb) == {"id", "title", "status", "duration", "attempts", "message", "mismatches", "evidence", "hints"}
     assert lb["status"] == "fail"
@@ -112,7 +114,7 @@ def test_group_selector_runs_the_group(cli_lab, capsys):
     cli_lab.publish()
     rc, out, _ = run_cli(capsys, "-C", str(cli_lab.dir), "verify", "pod-1", "--json", "--deadline", "3")
     assert rc == 0
-    assert [c["id"] for c in json.loads(out)["checks"]] == ["pod-1", "pod-1-localhost", "pod-1-same-port"]
+    assert [c["id"] for c in json.loads(out)["checks"]] == ["pod-1", "pod-1-localhost", "pod-1-localhost-8000", "pod-1-same-port"]
 
 
 def test_no_kubeconfig_still_writes_the_report_and_exits_not_found(tmp_path, capsys):
@@ -132,7 +134,7 @@ def test_no_kubeconfig_json_has_the_report_shape(tmp_path, capsys):
     report = json.loads(out)  # exactly one JSON object on stdout
     assert set(report) == {"ok", "strict", "duration", "summary", "error", "checks"}
     assert report["ok"] is False and report["error"]["error"] == "NotFound"
-    assert report["summary"] == {"pass": 0, "fail": 0, "error": 3, "skip": 0, "total": 3}
+    assert report["summary"] == {"pass": 0, "fail": 0, "error": 4, "skip": 0, "total": 4}
     assert all(c["status"] == "error" and c["message"].startswith("verify could not start: no kubeconfig") for c in report["checks"])
     assert err.startswith("labctl: error: no kubeconfig at")
 

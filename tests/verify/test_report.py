@@ -91,11 +91,11 @@ def test_a_run_that_could_not_start_has_the_same_shape_with_every_check_an_error
     normal = json.loads(render_json(report()))
     assert set(data) == set(normal) and set(data["checks"][0]) == set(normal["checks"][0])
     assert data["ok"] is False and data["error"]["error"] == "NotFound" and data["error"]["exit_code"] == 8
-    assert [c["id"] for c in data["checks"]] == ["pod-1", "pod-1-localhost", "pod-1-same-port"]
+    assert [c["id"] for c in data["checks"]] == ["pod-1", "pod-1-localhost", "pod-1-localhost-8000", "pod-1-same-port"]
     assert {c["status"] for c in data["checks"]} == {"error"}
     assert data["checks"][0]["message"] == "verify could not start: no kubeconfig at /x/kubeconfig"
     assert data["checks"][0]["hints"] == ["create the lab first: `labctl up`"]
     suite = ET.fromstring(render_junit(r)).find("testsuite")
-    assert (suite.get("tests"), suite.get("errors")) == ("3", "3")
+    assert (suite.get("tests"), suite.get("errors")) == ("4", "4")
     assert all(c.find("error").get("message").startswith("verify could not start") for c in suite.findall("testcase"))
-    assert render_text(r).splitlines()[-1].startswith("0 passed, 0 failed, 3 errors, 0 skipped; verify could not start: no kubeconfig")
+    assert render_text(r).splitlines()[-1].startswith("0 passed, 0 failed, 4 errors, 0 skipped; verify could not start: no kubeconfig")
