@@ -24,7 +24,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from labctl.errors import DeadlineExceeded, LabError, NotFound
+from labctl.errors import DeadlineExceeded, NotFound
 from labctl.kube.errors import LAB_DOWN_HINT, translate
 from labctl.kube.exec import ExecResult, exec_in_pod
 from labctl.kube.kinds import DEFAULT_NAMESPACE, KINDS, ApplyResult, DeleteResult, Kind, ObjectRef, WatchEvent, kind_info
@@ -211,25 +211,10 @@ class KubeClient:
               field_selector: str | None = None, resource_version: str | None = None,
               timeout_seconds: int = 10) -> Iterator[WatchEvent]:
         """Events of a watch until the server ends it (``timeout_seconds``)."""
-        from kubernetes import watch
+        from labctl.kube.watch import watch
 
-        info = kind_info(kind)
-        if info.custom:
-            raise LabError(f"watching {kind} is not supported", hint="poll with `get` instead")
-        scope = "namespaced_" if info.namespaced else ""
-        func = getattr(self._api(info.api), f"list_{scope}{info.snake}")
-        kw: dict[str, Any] = {"timeout_seconds": timeout_seconds, "_request_timeout": self.request_timeout(timeout_seconds + self.timeout)}
-        for key, value in (("label_selector", label_selector), ("field_selector", field_selector), ("resource_version", resource_version)):
-            if value:
-                kw[key] = value
-        w = watch.Watch()
-        try:
-            for event in w.stream(func, *self._ns_args(info, namespace), **kw):
-                yield WatchEvent(event["type"], event["raw_object"])
-        except Exception as exc:
-            raise translate(exc, f"watch {info.plural}") from exc
-        finally:
-            w.stop()
+        return watch(self, kind, namespace, label_selector=label_selector, field_selector=field_selector,
+                     resource_version=resource_version, timeout_seconds=timeout_seconds)
 
     # -- changing ---------------------------------------------------------------
 
