@@ -55,12 +55,14 @@ class KubeClient:
             )
         except Exception as exc:
             raise translate(exc, "load kubeconfig") from exc
-        # `verify --all` runs up to ~14 checks at once; urllib3's default pool of 10 would
+        # `verify --all` runs up to ~18 checks at once; urllib3's default pool of 10 would
         # drop and reopen connections under that load.
-        cfg.connection_pool_maxsize = 16
-        self.api_client = client.ApiClient(configuration=cfg)
+        cfg.connection_pool_maxsize = 20
         # One retry on a dropped connection; more only makes a dead lab slower to report.
-        self.api_client.configuration.retries = 1
+        # Set before the ApiClient exists: its pool reads it once (set after, urllib3's
+        # default of 3 retries applied, and a hung API cost 4 timeouts per call).
+        cfg.retries = 1
+        self.api_client = client.ApiClient(configuration=cfg)
         self.timeout = timeout
         self.poll = poll
         self._apis: dict[str, Any] = {}

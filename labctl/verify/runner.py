@@ -24,7 +24,7 @@ from labctl.verify.evidence import gather
 from labctl.verify.model import Attempt, Check, CheckResult, Status, VerifyReport
 from labctl.errors import LabError
 
-MAX_WORKERS = 16
+MAX_WORKERS = 20
 # Seconds an attempt in flight at the deadline may still take (one probe or API call).
 GRACE = 5.0
 
