@@ -192,11 +192,15 @@ def test_unknown_check_is_a_usage_error_listing_the_ids(tmp_path, capsys):
     assert "valid checks: " + ", ".join(c.id for c in CHECKS) in err
 
 
-def test_unknown_check_as_json(tmp_path, capsys):
-    rc, out, _ = run_cli(capsys, "-C", str(tmp_path), "verify", "nope", "--json")
+def test_unknown_check_as_json_is_the_report_shape_with_the_error(tmp_path, capsys):
+    rc, out, err = run_cli(capsys, "-C", str(tmp_path), "verify", "nope", "--json")
     assert rc == 2
-    err = json.loads(out)
-    assert err["ok"] is False and err["error"] == "UsageError" and "pod-3" in err["hint"]
+    report = json.loads(out)
+    assert set(report) == {"ok", "strict", "duration", "summary", "error", "checks"}
+    assert report["ok"] is False and report["checks"] == [] and report["summary"]["total"] == 0
+    assert report["error"]["error"] == "UsageError" and "pod-3" in report["error"]["hint"]
+    assert err.splitlines()[0] == "labctl: error: unknown check 'nope'"
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_nothing_named_is_a_usage_error_in_one_full_sentence(tmp_path, capsys):

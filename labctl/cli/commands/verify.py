@@ -30,8 +30,20 @@ def verify(
     from labctl.report.verify import render_json, render_junit, render_text
     from labctl.errors import ExitCode
 
+    from labctl.cli.output import print_error
+    from labctl.errors import UsageError
+    from labctl.verify.model import VerifyReport
+
     c = get(ctx)
-    report = run(c.lab_dir, checks or [], all_checks=all_checks, deadline=deadline, strict=strict)
+    try:
+        report = run(c.lab_dir, checks or [], all_checks=all_checks, deadline=deadline, strict=strict)
+    except UsageError as err:
+        if not as_json:
+            raise
+        # One JSON shape always: the report object, no checks, the error; nothing written.
+        typer.echo(render_json(VerifyReport([], 0.0, strict=bool(strict), error=err)))
+        print_error(err)
+        raise SystemExit(int(err.exit_code)) from None
     if junit is not None:
         from labctl.lab.fsutil import atomic_write
 
@@ -40,8 +52,6 @@ def verify(
     if report.error is not None:
         # The report is out (stdout, --junit); the error line (stderr) and its exit code
         # say why nothing was checked. Not re-raised: --json must stay one JSON object.
-        from labctl.cli.output import print_error
-
         print_error(report.error)
         raise SystemExit(int(report.error.exit_code))
     # sys.exit, not typer.Exit: the CLI runs click with standalone_mode=False, where
