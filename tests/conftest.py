@@ -6,7 +6,7 @@ _HELPERS = (
     "tests.helpers.sshd",  # real OpenSSH servers on loopback
     "tests.helpers.fake_vagrant",  # the `vagrant` stand-in on PATH
     "tests.helpers.fake_node",  # a node's OS emulated behind a real sshd
-    "tests.helpers.fake_apiserver",  # recorded Kubernetes 1.27 API JSON over HTTP
+    "tests.helpers.fake_apiserver",  # hand-built, schema-checked Kubernetes 1.27 API JSON over HTTP
 )
 
 # A helper module appears when its boundary is built; list only what exists.

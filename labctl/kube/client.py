@@ -19,234 +19,21 @@ server does not speak the exec websocket protocol. A replacement must accept
 from __future__ import annotations
 
 import json
-import re
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from labctl.errors import ClusterError, DeadlineExceeded, LabError, NotFound
+from labctl.errors import DeadlineExceeded, NotFound
+from labctl.kube.errors import LAB_DOWN_HINT, translate
+from labctl.kube.exec import ExecResult, exec_in_pod
+from labctl.kube.kinds import DEFAULT_NAMESPACE, KINDS, ApplyResult, DeleteResult, Kind, ObjectRef, WatchEvent, kind_info
+from labctl.kube.merge import _carry_allocated, _with_metadata, contains
 
-DEFAULT_NAMESPACE = "default"
-LAB_DOWN_HINT = "is the lab up? `labctl status`"
-
-
-@dataclass(frozen=True)
-class Kind:
-    """How one kind is reached through the generated client.
-
-    ``snake`` builds the generated method names (``read_namespaced_<snake>``...);
-    ``group``/``version``/``plural`` are set for custom resources (MetalLB's), which
-    go through CustomObjectsApi instead.
-    """
-
-    kind: str
-    api_version: str
-    plural: str
-    namespaced: bool = True
-    api: str = "CoreV1Api"
-    snake: str = ""
-    # Pods reject most spec changes (422), so a changed Pod is deleted and re-created.
-    replaceable: bool = True
-
-    @property
-    def custom(self) -> bool:
-        return self.api == "CustomObjectsApi"
-
-    @property
-    def group_version(self) -> tuple[str, str]:
-        group, _, version = self.api_version.rpartition("/")
-        return group, version
-
-
-KINDS: dict[str, Kind] = {
-    k.kind: k
-    for k in (
-        Kind("Pod", "v1", "pods", snake="pod", replaceable=False),
-        Kind("Service", "v1", "services", snake="service"),
-        Kind("Endpoints", "v1", "endpoints", snake="endpoints"),
-        Kind("Event", "v1", "events", snake="event"),
-        Kind("ConfigMap", "v1", "configmaps", snake="config_map"),
-        Kind("Node", "v1", "nodes", namespaced=False, snake="node"),
-        Kind("Namespace", "v1", "namespaces", namespaced=False, snake="namespace"),
-        Kind("Deployment", "apps/v1", "deployments", api="AppsV1Api", snake="deployment"),
-        Kind("DaemonSet", "apps/v1", "daemonsets", api="AppsV1Api", snake="daemon_set"),
-        Kind("IPAddressPool", "metallb.io/v1beta1", "ipaddresspools", api="CustomObjectsApi"),
-        Kind("L2Advertisement", "metallb.io/v1beta1", "l2advertisements", api="CustomObjectsApi"),
-    )
-}
-
-
-def kind_info(kind: str) -> Kind:
-    try:
-        return KINDS[kind]
-    except KeyError:
-        raise LabError(
-            f"kind {kind!r} is not supported by labctl's Kubernetes connector",
-            hint=f"supported kinds: {', '.join(sorted(KINDS))}",
-        ) from None
-
-
-@dataclass(frozen=True, order=True)
-class ObjectRef:
-    kind: str
-    name: str
-    namespace: str | None = DEFAULT_NAMESPACE
-
-    @classmethod
-    def of(cls, obj: Mapping[str, Any]) -> "ObjectRef":
-        info = kind_info(obj.get("kind", ""))
-        meta = obj.get("metadata") or {}
-        ns = (meta.get("namespace") or DEFAULT_NAMESPACE) if info.namespaced else None
-        return cls(info.kind, meta.get("name", ""), ns)
-
-    def __str__(self) -> str:
-        where = f"{self.namespace}/" if self.namespace else ""
-        return f"{self.kind} {where}{self.name}"
-
-
-@dataclass(frozen=True)
-class ApplyResult:
-    ref: ObjectRef
-    action: str  # created | unchanged | configured | replaced
-    object: dict = field(repr=False, compare=False, default_factory=dict)
-
-    @property
-    def changed(self) -> bool:
-        return self.action != "unchanged"
-
-
-@dataclass(frozen=True)
-class DeleteResult:
-    ref: ObjectRef
-    action: str  # deleted | absent
-
-
-@dataclass(frozen=True)
-class WatchEvent:
-    type: str  # ADDED | MODIFIED | DELETED | BOOKMARK
-    object: dict
-
-
-@dataclass(frozen=True)
-class ExecResult:
-    command: tuple[str, ...]
-    rc: int | None  # None: no exit status (timed out, or the stream broke off)
-    stdout: str
-    stderr: str = ""
-
-    @property
-    def succeeded(self) -> bool:
-        return self.rc == 0
-
-
-def exec_in_pod(api_client, namespace: str, pod: str, container: str | None, command: Sequence[str], *, timeout: float = 30.0) -> ExecResult:
-    """Run ``command`` in a container over the exec websocket: THE adapter tests replace."""
-    from kubernetes import client
-    from kubernetes.stream import stream
-    from kubernetes.stream.ws_client import ERROR_CHANNEL
-
-    # stream() swaps ``request`` on the ApiClient it is given while the call runs; a
-    # private ApiClient keeps that swap away from other threads' GETs on the shared one.
-    private = client.ApiClient(configuration=api_client.configuration)
-    core = client.CoreV1Api(private)
-    argv = tuple(command)
-    kwargs = dict(command=list(argv), stderr=True, stdin=False, stdout=True, tty=False, _preload_content=False)
-    if container:
-        kwargs["container"] = container
-    try:
-        resp = stream(core.connect_get_namespaced_pod_exec, pod, namespace, **kwargs)
-    except Exception as exc:  # the websocket handshake fails with ApiException(status=0) or a socket error
-        raise translate(_handshake_status(exc), f"exec in Pod {namespace}/{pod}", ObjectRef("Pod", pod, namespace)) from exc
-    try:
-        resp.run_forever(timeout=timeout)
-        timed_out = resp.is_open()
-        stdout = resp.read_stdout(timeout=0) if resp.peek_stdout() else ""
-        stderr = resp.read_stderr(timeout=0) if resp.peek_stderr() else ""
-        rc = None if timed_out else _exec_rc(resp.read_channel(ERROR_CHANNEL, timeout=0))
-    finally:
-        resp.close()
-        private.close()
-    return ExecResult(argv, rc, stdout or "", stderr or "")
-
-
-def _handshake_status(exc: BaseException) -> BaseException:
-    """The websocket client reports a refused upgrade as ApiException(status=0) whose
-    reason holds "Handshake status 404 ... -+-+- <headers> -+-+- <Status JSON>":
-    recover the HTTP status and the Status body, so 404 reads as NotFound."""
-    from kubernetes.client.exceptions import ApiException
-
-    text = str(getattr(exc, "reason", "") or exc)
-    match = re.search(r"Handshake status (\d{3})", text)
-    if not isinstance(exc, ApiException) or not match:
-        return exc
-    parts = text.split(" -+-+- ")
-    rebuilt = ApiException(status=int(match.group(1)), reason=parts[0].removeprefix("Handshake status ")[4:] or None)
-    if len(parts) >= 3:
-        body = parts[2].removeprefix("b'")
-        try:
-            rebuilt.body = json.dumps(json.JSONDecoder().raw_decode(body)[0])
-        except ValueError:
-            pass
-    return rebuilt
-
-
-def _exec_rc(status_text: str) -> int | None:
-    """The exit code from the exec error channel's Status. The v4 protocol always ends
-    with one; none means the stream broke off, so the outcome is unknown (None)."""
-    if not status_text:
-        return None
-    status = json.loads(status_text)
-    if status.get("status") == "Success":
-        return 0
-    for cause in (status.get("details") or {}).get("causes") or []:
-        if cause.get("reason") == "ExitCode":
-            return int(cause.get("message", 1))
-    # Not an exit code: the runtime could not start the command at all.
-    raise ClusterError(f"exec failed: {status.get('message', status_text)}", hint="check the container name and that the command exists in the image")
-
-
-def translate(exc: BaseException, action: str, ref: ObjectRef | None = None) -> LabError:
-    """An API or transport failure as a one-line LabError with a hint."""
-    from kubernetes.client.exceptions import ApiException
-    from kubernetes.config.config_exception import ConfigException
-    import urllib3.exceptions
-
-    if isinstance(exc, LabError):
-        return exc
-    if isinstance(exc, ApiException):
-        status: dict = {}
-        try:
-            status = json.loads(exc.body) if exc.body else {}
-        except (TypeError, ValueError):
-            pass
-        message = status.get("message") or exc.reason or "no message"
-        code = exc.status
-        if code == 404:
-            if ref is None:
-                return NotFound(f"{action}: {message}", hint="check the name; `labctl exercises` lists what labctl creates")
-            return NotFound(f"{ref} not found", hint="create it with `labctl apply EXERCISE` (`labctl exercises` lists them)")
-        hint = {
-            401: "the lab's kubeconfig is not accepted; re-export it with `labctl up`",
-            403: "the kubeconfig's user may not do this; use the lab's admin kubeconfig",
-            409: "someone changed the object at the same time; run the command again",
-            422: "the object is invalid; check the manifest (`labctl exercises`)",
-            500: "the API server failed; `labctl status` shows the control plane",
-            503: "the API server is not ready; wait a moment or check `labctl status`",
-        }.get(code, LAB_DOWN_HINT)
-        return ClusterError(f"{action}: API server answered {code} {status.get('reason') or exc.reason}: {message}", hint=hint)
-    if isinstance(exc, urllib3.exceptions.HTTPError) or isinstance(exc, (ConnectionError, TimeoutError, OSError)):
-        reason = getattr(exc, "reason", None) or exc
-        text = str(reason)
-        if "Connection refused" in text or "Errno 111" in text:
-            text = "connection refused"
-        elif "timed out" in text.lower():
-            text = "timed out"
-        return ClusterError(f"{action}: cannot reach the Kubernetes API ({text})", hint=LAB_DOWN_HINT)
-    if isinstance(exc, ConfigException):
-        return ClusterError(f"the lab's kubeconfig is unusable: {exc}", hint="re-export it with `labctl up`")
-    raise exc
+__all__ = [
+    "DEFAULT_NAMESPACE", "KINDS", "LAB_DOWN_HINT", "ApplyResult", "DeleteResult", "ExecResult", "Kind", "KubeClient",
+    "ObjectRef", "WatchEvent", "contains", "exec_in_pod", "kind_info", "translate",
+]
 
 
 class KubeClient:
@@ -268,12 +55,14 @@ class KubeClient:
             )
         except Exception as exc:
             raise translate(exc, "load kubeconfig") from exc
-        # `verify --all` runs up to ~14 checks at once; urllib3's default pool of 10 would
+        # `verify --all` runs up to ~18 checks at once; urllib3's default pool of 10 would
         # drop and reopen connections under that load.
-        cfg.connection_pool_maxsize = 16
-        self.api_client = client.ApiClient(configuration=cfg)
+        cfg.connection_pool_maxsize = 20
         # One retry on a dropped connection; more only makes a dead lab slower to report.
-        self.api_client.configuration.retries = 1
+        # Set before the ApiClient exists: its pool reads it once (set after, urllib3's
+        # default of 3 retries applied, and a hung API cost 4 timeouts per call).
+        cfg.retries = 1
+        self.api_client = client.ApiClient(configuration=cfg)
         self.timeout = timeout
         self.poll = poll
         self._apis: dict[str, Any] = {}
@@ -282,6 +71,12 @@ class KubeClient:
     def for_lab(cls, paths, **kw) -> "KubeClient":
         """The client for a lab folder (``labctl.lab.paths.LabPaths``)."""
         return cls(paths.kubeconfig, **kw)
+
+    def request_timeout(self, read: float | None = None) -> tuple[float, float]:
+        """``_request_timeout`` for a call: (connect, read) seconds. Always a tuple: the
+        1.27-era client (27.x) silently ignores a float given alone (it only turns an
+        int into a timeout), which left every call free to wait forever."""
+        return (float(self.timeout), float(self.timeout if read is None else read))
 
     @property
     def host(self) -> str:
@@ -324,7 +119,7 @@ class KubeClient:
                       "create": f"create_{scope}{info.snake}", "replace": f"replace_{scope}{info.snake}",
                       "delete": f"delete_{scope}{info.snake}"}[verb]
         try:
-            resp = getattr(api, method)(*args, _preload_content=False, _request_timeout=self.timeout, **kwargs)
+            resp = getattr(api, method)(*args, _preload_content=False, _request_timeout=self.request_timeout(), **kwargs)
             return json.loads(resp.data or b"{}")
         except Exception as exc:
             raise translate(exc, action, ref) from exc
@@ -368,6 +163,16 @@ class KubeClient:
             item.setdefault("apiVersion", info.api_version)
         return items
 
+    def version(self) -> dict:
+        """The server's /version (``gitVersion``, ``major``, ``minor``), as `kubectl version` reads it."""
+        from kubernetes import client
+
+        try:
+            resp = client.VersionApi(self.api_client).get_code(_preload_content=False, _request_timeout=self.request_timeout())
+            return json.loads(resp.data or b"{}")
+        except Exception as exc:
+            raise translate(exc, "read the server version") from exc
+
     def nodes(self) -> list[dict]:
         return self.list("Node")
 
@@ -382,7 +187,9 @@ class KubeClient:
         items = self.list("Event", namespace or DEFAULT_NAMESPACE, field_selector=selector)
 
         def when(ev: dict) -> str:
-            return ev.get("lastTimestamp") or ev.get("eventTime") or (ev.get("metadata") or {}).get("creationTimestamp") or ""
+            # A 1.27 scheduler's events have no lastTimestamp: a series, or only eventTime.
+            return ((ev.get("series") or {}).get("lastObservedTime") or ev.get("lastTimestamp") or ev.get("eventTime")
+                    or (ev.get("metadata") or {}).get("creationTimestamp") or "")
 
         return sorted(items, key=when)
 
@@ -397,7 +204,7 @@ class KubeClient:
         what = f"{container}" if container else "the container"
         try:
             resp = self._api("CoreV1Api").read_namespaced_pod_log(
-                name, namespace, _preload_content=False, _request_timeout=self.timeout, **kw)
+                name, namespace, _preload_content=False, _request_timeout=self.request_timeout(), **kw)
             return resp.data.decode("utf-8", "replace")
         except Exception as exc:
             raise translate(exc, f"read {'previous ' if previous else ''}logs of {what} in {ref}", ref) from exc
@@ -406,25 +213,10 @@ class KubeClient:
               field_selector: str | None = None, resource_version: str | None = None,
               timeout_seconds: int = 10) -> Iterator[WatchEvent]:
         """Events of a watch until the server ends it (``timeout_seconds``)."""
-        from kubernetes import watch
+        from labctl.kube.watch import watch
 
-        info = kind_info(kind)
-        if info.custom:
-            raise LabError(f"watching {kind} is not supported", hint="poll with `get` instead")
-        scope = "namespaced_" if info.namespaced else ""
-        func = getattr(self._api(info.api), f"list_{scope}{info.snake}")
-        kw: dict[str, Any] = {"timeout_seconds": timeout_seconds, "_request_timeout": timeout_seconds + self.timeout}
-        for key, value in (("label_selector", label_selector), ("field_selector", field_selector), ("resource_version", resource_version)):
-            if value:
-                kw[key] = value
-        w = watch.Watch()
-        try:
-            for event in w.stream(func, *self._ns_args(info, namespace), **kw):
-                yield WatchEvent(event["type"], event["raw_object"])
-        except Exception as exc:
-            raise translate(exc, f"watch {info.plural}") from exc
-        finally:
-            w.stop()
+        return watch(self, kind, namespace, label_selector=label_selector, field_selector=field_selector,
+                     resource_version=resource_version, timeout_seconds=timeout_seconds)
 
     # -- changing ---------------------------------------------------------------
 
@@ -505,58 +297,3 @@ class KubeClient:
         import labctl.kube.client as this
 
         return this.exec_in_pod(self.api_client, namespace, pod, container, list(command), timeout=timeout)
-
-
-def contains(live: Any, want: Any) -> bool:
-    """True when every field of ``want`` is present in ``live`` with the same value.
-
-    Dicts are compared key by key (extra live keys are defaults and do not count);
-    lists position by position with the same length (order matters for containers
-    and ports); scalars as strings, since the API server echoes ``8080`` and ``"1Gi"``
-    exactly as sent but YAML may have parsed them differently.
-    """
-    if isinstance(want, Mapping):
-        return isinstance(live, Mapping) and all(k in live and contains(live[k], v) for k, v in want.items())
-    if isinstance(want, list):
-        return isinstance(live, list) and len(live) == len(want) and all(contains(a, b) for a, b in zip(live, want))
-    if want is None:
-        return live is None
-    if isinstance(want, bool) or isinstance(live, bool):
-        return isinstance(live, bool) and isinstance(want, bool) and live == want
-    return str(live) == str(want)
-
-
-def _with_metadata(live: Mapping[str, Any], obj: Mapping[str, Any]) -> dict:
-    """The live object with ``obj``'s labels and annotations laid over its own."""
-    body = json.loads(json.dumps(live))
-    meta, want = body.setdefault("metadata", {}), obj.get("metadata") or {}
-    for key in ("labels", "annotations"):
-        if want.get(key):
-            meta[key] = {**(meta.get(key) or {}), **want[key]}
-    return body
-
-
-def _carry_allocated(obj: Mapping[str, Any], live: Mapping[str, Any]) -> dict:
-    """The replacement body: ``obj`` plus what the server allocated and must keep.
-
-    A Service's clusterIP(s) are immutable and its nodePorts would be re-allocated if
-    omitted; the resourceVersion makes the replace fail instead of overwrite a
-    concurrent change.
-    """
-    body = json.loads(json.dumps(obj))
-    meta = body.setdefault("metadata", {})
-    meta["resourceVersion"] = (live.get("metadata") or {}).get("resourceVersion")
-    if body.get("kind") == "Service":
-        spec, live_spec = body.setdefault("spec", {}), live.get("spec") or {}
-        for key in ("clusterIP", "clusterIPs", "ipFamilies", "ipFamilyPolicy", "healthCheckNodePort"):
-            if key in live_spec and key not in spec:
-                spec[key] = live_spec[key]
-        live_ports = {(p.get("port"), p.get("protocol", "TCP")): p for p in live_spec.get("ports") or []}
-        if spec.get("type") in ("NodePort", "LoadBalancer"):
-            for port in spec.get("ports") or []:
-                old = live_ports.get((port.get("port"), port.get("protocol", "TCP")))
-                if old and "nodePort" not in port and "nodePort" in old:
-                    port["nodePort"] = old["nodePort"]
-        if spec.get("type") != "LoadBalancer" or spec.get("externalTrafficPolicy") != "Local":
-            spec.pop("healthCheckNodePort", None)
-    return body

@@ -42,10 +42,20 @@ def render_text(report: VerifyReport) -> str:
         elif r.status is Status.SKIP and r.message:
             out.append("")
             out.append(f"SKIP {r.id}: {r.message}")
-    s = report.summary()
     out.append("")
-    out.append(f"{s['pass']} passed, {s['fail']} failed, {s['error']} errors, {s['skip']} skipped in {report.duration:.1f}s")
+    out.append(summary_line(report))
     return "\n".join(out)
+
+
+def summary_line(report: VerifyReport) -> str:
+    """One line with the counts; a skip's weight is spelt out, since it decides the exit code."""
+    s = report.summary()
+    line = f"{s['pass']} passed, {s['fail']} failed, {s['error']} errors, {s['skip']} skipped"
+    if s["skip"]:
+        line += " (--strict: skips count as failed)" if report.strict else " (skips count as passed; --strict fails on them)"
+    if report.error is not None:
+        line += f"; verify could not start: {report.error.message}"
+    return f"{line} in {report.duration:.1f}s"
 
 
 def render_json(report: VerifyReport) -> str:
@@ -54,10 +64,10 @@ def render_json(report: VerifyReport) -> str:
 
 def render_junit(report: VerifyReport, *, suite: str = "labctl verify") -> str:
     s = report.summary()
-    root = ET.Element("testsuites", name=suite, tests=str(s["total"]), failures=str(s["fail"]), errors=str(s["error"]),
-                      skipped=str(s["skip"]), time=f"{report.duration:.3f}")
-    ts = ET.SubElement(root, "testsuite", name=suite, tests=str(s["total"]), failures=str(s["fail"]), errors=str(s["error"]),
-                       skipped=str(s["skip"]), time=f"{report.duration:.3f}")
+    failures, skipped = (s["fail"] + s["skip"], 0) if report.strict else (s["fail"], s["skip"])
+    counts = dict(tests=str(s["total"]), failures=str(failures), errors=str(s["error"]), skipped=str(skipped), time=f"{report.duration:.3f}")
+    root = ET.Element("testsuites", name=suite, **counts)
+    ts = ET.SubElement(root, "testsuite", name=suite, **counts)
     for r in report.results:
         group = r.id.split("-", 1)[0]
         case = ET.SubElement(ts, "testcase", classname=f"labctl.verify.{group}", name=r.id, time=f"{r.duration:.3f}")
@@ -68,6 +78,9 @@ def render_junit(report: VerifyReport, *, suite: str = "labctl verify") -> str:
             ET.SubElement(case, "failure", message=first, type="CheckFailed").text = text
         elif r.status is Status.ERROR:
             ET.SubElement(case, "error", message=r.message or "error", type="CheckError").text = text
+        elif r.status is Status.SKIP and report.strict:
+            # --strict: a check that could not be run is not a pass.
+            ET.SubElement(case, "failure", message=f"skipped under --strict: {r.message or 'skipped'}", type="CheckSkipped").text = r.message
         elif r.status is Status.SKIP:
             ET.SubElement(case, "skipped", message=r.message or "skipped")
     ET.indent(root)

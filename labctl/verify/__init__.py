@@ -15,9 +15,12 @@ from pathlib import Path
 
 from labctl.verify.catalogue import CHECKS, ids, select
 from labctl.verify.model import Check, CheckResult, Status, VerifyReport
-from labctl.errors import UsageError
+from labctl.errors import LabError, UsageError
 
-__all__ = ["verify", "choose", "ids", "CHECKS", "Check", "CheckResult", "Status", "VerifyReport"]
+__all__ = ["verify", "choose", "check_deadline", "ids", "CHECKS", "Check", "CheckResult", "Status", "VerifyReport"]
+
+
+HOW_TO_CHOOSE = "name checks or groups (e.g. `labctl verify pod-1 svc-nodeport`), or run them all with `labctl verify --all`"
 
 
 def choose(selectors: Sequence[str], *, all_checks: bool = False) -> list[Check]:
@@ -27,8 +30,22 @@ def choose(selectors: Sequence[str], *, all_checks: bool = False) -> list[Check]
     if all_checks:
         return list(CHECKS)
     if not selectors:
-        raise UsageError("no check named", hint="run `labctl verify --all`, or name checks: " + ", ".join(ids()))
+        raise UsageError(
+            "no check chosen: " + HOW_TO_CHOOSE,
+            hint="the checks are " + ", ".join(ids()) + " (a group such as `pod-1` or `lab` runs pod-1-* or lab-*)",
+        )
     return select(selectors)
+
+
+def check_deadline(deadline: float | None) -> None:
+    """--deadline must be a positive number of seconds (NaN and infinity are not)."""
+    if deadline is None:
+        return
+    if not (0 < deadline < float("inf")):
+        raise UsageError(
+            f"--deadline {deadline:g}: must be a number of seconds greater than 0",
+            hint="e.g. --deadline 30 (checks stop retrying then; verify ends within a few seconds of it)",
+        )
 
 
 def lab_node_runner(paths, vagrant_env: Mapping[str, str] | None = None):
@@ -46,9 +63,16 @@ def verify(
     *,
     all_checks: bool = False,
     deadline: float | None = None,
+    strict: bool | None = None,
     vagrant_env: Mapping[str, str] | None = None,
 ) -> VerifyReport:
-    """Run the chosen checks against the lab in ``lab_dir``."""
+    """Run the chosen checks against the lab in ``lab_dir``.
+
+    Bad input (unknown check, bad deadline) raises UsageError. Anything else that stops
+    verify from starting (no kubeconfig, lab.yaml invalid) comes back as a report whose
+    ``error`` is set and whose every check is an ERROR: one report shape always.
+    ``strict`` (default: ``all_checks``) makes a skipped check count as failed.
+    """
     from labctl.lab.paths import LabPaths
     from labctl.spec.model import load_spec
     from labctl.verify.context import VerifyContext
@@ -56,15 +80,26 @@ def verify(
     from labctl.kube.client import KubeClient
 
     checks = choose(selectors, all_checks=all_checks)
-    if deadline is not None and deadline < 0:
-        raise UsageError(f"--deadline {deadline:g} is negative", hint="give the seconds each check may retry, e.g. --deadline 30")
-    paths = LabPaths(Path(lab_dir))
-    spec = load_spec(paths.root)
-    cluster = KubeClient.for_lab(paths)
-    nodes = lab_node_runner(paths, vagrant_env)
+    check_deadline(deadline)
+    strict = all_checks if strict is None else strict
+    # An API call and its one retry fit in --deadline (the runner stops waiting anyway).
+    timeout = 10.0 if deadline is None else min(10.0, max(0.5, deadline / 2))
+    try:
+        paths = LabPaths(Path(lab_dir))
+        spec = load_spec(paths.root)
+        cluster = KubeClient.for_lab(paths, timeout=timeout)
+    except LabError as exc:
+        return VerifyReport.not_started(checks, exc, strict=strict)
+    try:
+        nodes = lab_node_runner(paths, vagrant_env)
+    except LabError as exc:
+        cluster.close()
+        return VerifyReport.not_started(checks, exc, strict=strict)
     try:
         ctx = VerifyContext(spec=spec, cluster=cluster, nodes=nodes)
-        return run_checks(checks, ctx, concurrent=len(checks) > 1, deadline=deadline)
+        report = run_checks(checks, ctx, concurrent=len(checks) > 1, deadline=deadline)
     finally:
         nodes.close()
         cluster.close()
+    report.strict = strict
+    return report

@@ -1,7 +1,9 @@
 """Every check labctl knows, in the order a student meets them.
 
 Ids are stable (graders and scripts use them). `labctl verify pod-1` runs pod-1 and
-its group (pod-1-localhost, pod-1-same-port); `labctl verify lab` runs lab-*.
+its group (pod-1-localhost, pod-1-localhost-8000, pod-1-same-port); `labctl verify lab`
+runs lab-*; `labctl verify svc-loadbalancer` runs svc-loadbalancer and
+svc-loadbalancer-nodeport.
 """
 
 from __future__ import annotations
@@ -37,6 +39,13 @@ CHECKS: tuple[Check, ...] = (
         hints=("CoreDNS needs the CNI and a resolv.conf without 127.0.0.53: `kubectl -n kube-system get pods -l k8s-app=kube-dns`",),
     ),
     Check(
+        "lab-version",
+        "the API server is Kubernetes v1.27, the course's version",
+        lab.server_version,
+        deadline=30.0,
+        hints=("`kubectl version` shows the Server Version",),
+    ),
+    Check(
         "lab-cni",
         "the CNI (calico-node) runs Ready on every node",
         lab.cni,
@@ -53,11 +62,19 @@ CHECKS: tuple[Check, ...] = (
     ),
     Check(
         "pod-1-localhost",
-        "pod-1's containers reach each other on localhost",
+        "pod-1's container1 reaches container2 on localhost:8080",
         pods.pod1_localhost,
         deadline=60.0,
         exercise="pod-1",
         hints=("try it yourself: `kubectl exec pod-1 -c container1 -- curl -s localhost:8080`",),
+    ),
+    Check(
+        "pod-1-localhost-8000",
+        "pod-1's container2 reaches container1 on localhost:8000",
+        pods.pod1_localhost_8000,
+        deadline=60.0,
+        exercise="pod-1",
+        hints=("try it yourself: `kubectl exec pod-1 -c container2 -- curl -s localhost:8000`",),
     ),
     Check(
         "pod-1-same-port",
@@ -103,6 +120,14 @@ CHECKS: tuple[Check, ...] = (
         hints=("`kubectl get svc,endpoints svc-clusterip -o wide` shows its addresses and the Pods behind it",),
     ),
     Check(
+        "svc-clusterip-not-from-host",
+        "a ClusterIP Service does not answer from outside the cluster (the host)",
+        services.clusterip_not_from_host,
+        deadline=30.0,
+        exercise=services.CLUSTERIP,
+        hints=("a ClusterIP is only for inside the cluster: the course reaches it from a node, never from outside",),
+    ),
+    Check(
         "svc-nodeport",
         "a NodePort Service answers on every node's address from the host",
         services.nodeport,
@@ -125,6 +150,14 @@ CHECKS: tuple[Check, ...] = (
         deadline=90.0,
         exercise=services.LOADBALANCER,
         hints=("`kubectl get svc,endpoints svc-loadbalancer -o wide` shows its addresses and the Pods behind it",),
+    ),
+    Check(
+        "svc-loadbalancer-nodeport",
+        "a LoadBalancer Service's own NodePort answers on every node's address from the host",
+        services.loadbalancer_nodeport,
+        deadline=60.0,
+        exercise=services.LOADBALANCER,
+        hints=("`kubectl get svc svc-loadbalancer` shows its ports as <port>:<nodePort>/TCP",),
     ),
 )
 

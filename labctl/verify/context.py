@@ -36,6 +36,10 @@ class Cluster(Protocol):
     def events_for(self, kind: str, name: str, namespace: str = NAMESPACE) -> list[dict]:
         ...
 
+    def version(self) -> dict:
+        """The server's /version: gitVersion, major, minor, platform."""
+        ...
+
     def pod_logs(self, name: str, namespace: str = NAMESPACE, *, container: str | None = None, previous: bool = False, tail_lines: int | None = None) -> str:
         ...
 

@@ -49,15 +49,32 @@ LOG_HINTS: tuple[tuple[str, str], ...] = (
 )
 
 
-def event_lines(events: Iterable[dict]) -> list[str]:
-    def when(e: dict) -> str:
-        return e.get("lastTimestamp") or e.get("eventTime") or e.get("firstTimestamp") or ""
+def event_count(e: dict) -> int:
+    """How often the event happened, in either shape a 1.27 API server serves: core/v1
+    ``count``, or ``series.count`` (events.k8s.io/v1, which the 1.27 scheduler writes;
+    read through core/v1 its ``count`` is absent) or ``deprecatedCount``."""
+    series = e.get("series") or {}
+    return int(series.get("count") or e.get("count") or e.get("deprecatedCount") or 1)
 
+
+def event_message(e: dict) -> str:
+    """core/v1 ``message`` or events.k8s.io/v1 ``note``."""
+    return (e.get("message") or e.get("note") or "").strip()
+
+
+def event_time(e: dict) -> str:
+    """When it last happened: a series' last observation, else the newest timestamp either shape has."""
+    return ((e.get("series") or {}).get("lastObservedTime") or e.get("lastTimestamp") or e.get("deprecatedLastTimestamp")
+            or e.get("eventTime") or e.get("firstTimestamp") or e.get("deprecatedFirstTimestamp")
+            or (e.get("metadata") or {}).get("creationTimestamp") or "")
+
+
+def event_lines(events: Iterable[dict]) -> list[str]:
     lines = []
-    for e in sorted(events, key=when):
-        count = e.get("count") or 1
+    for e in sorted(events, key=event_time):
+        count = event_count(e)
         times = f" (x{count})" if count > 1 else ""
-        lines.append(f"{e.get('type', '')} {e.get('reason', '')}{times}: {(e.get('message') or '').strip()}")
+        lines.append(f"{e.get('type', '')} {e.get('reason', '')}{times}: {event_message(e)}")
     return lines
 
 
@@ -65,7 +82,7 @@ def event_hints(events: Iterable[dict]) -> list[str]:
     hints: list[str] = []
     for e in events:
         for reason, pattern, hint in EVENT_HINTS:
-            if e.get("reason") == reason and re.search(pattern, e.get("message") or "") and hint not in hints:
+            if e.get("reason") == reason and re.search(pattern, event_message(e)) and hint not in hints:
                 hints.append(hint)
     return hints
 

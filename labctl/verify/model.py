@@ -169,12 +169,21 @@ class CheckResult:
 
 @dataclass
 class VerifyReport:
+    """What a verify run found. ``strict``: a SKIP counts as a failure (``--strict``, the
+    default for ``--all``); otherwise a skip counts as passed, and the summary says so.
+    ``error``: why the run could not start (no kubeconfig, lab.yaml invalid...); then
+    every chosen check is an ERROR carrying that message, so the report (JSON, JUnit)
+    has the same shape as any other run."""
+
     results: list[CheckResult]
     duration: float
+    strict: bool = False
+    error: Any = None  # a LabError
 
     @property
     def ok(self) -> bool:
-        return all(r.status in (Status.PASS, Status.SKIP) for r in self.results)
+        allowed = (Status.PASS,) if self.strict else (Status.PASS, Status.SKIP)
+        return self.error is None and all(r.status in allowed for r in self.results)
 
     def count(self, status: Status) -> int:
         return sum(1 for r in self.results if r.status is status)
@@ -185,7 +194,16 @@ class VerifyReport:
     def to_dict(self) -> dict:
         return {
             "ok": self.ok,
+            "strict": self.strict,
             "duration": round(self.duration, 3),
             "summary": self.summary(),
+            "error": self.error.to_dict() if self.error is not None else None,
             "checks": [r.to_dict() for r in self.results],
         }
+
+    @classmethod
+    def not_started(cls, checks: Sequence[Check], error: Any, *, strict: bool = False) -> "VerifyReport":
+        hints = [error.hint] if getattr(error, "hint", None) else []
+        results = [CheckResult(c.id, c.title, Status.ERROR, 0.0, attempts=0, hints=list(hints),
+                               message=f"verify could not start: {error.message}") for c in checks]
+        return cls(results, 0.0, strict=strict, error=error)

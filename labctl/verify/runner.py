@@ -4,20 +4,29 @@ A lab converges (images pull, endpoints follow Pods, MetalLB assigns addresses),
 failed attempt is retried until the check's deadline and only then reported, with the
 evidence of the last attempt. Checks only read the lab, so they are independent and
 run concurrently: `verify --all` takes about as long as its slowest check.
+
+Nothing waits forever: a check stops retrying at its deadline (or `--deadline`), and
+an attempt still in flight then gets at most ``GRACE`` more seconds. After that the
+run ends anyway and the check is an ERROR whose message says it timed out (an API
+server that accepts connections and never answers, a node whose SSH hangs). The
+attempt's thread is a daemon: it cannot keep the process alive, and its own socket
+timeouts end it soon after.
 """
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 
 from labctl.verify.context import VerifyContext
 from labctl.verify.evidence import gather
 from labctl.verify.model import Attempt, Check, CheckResult, Status, VerifyReport
 from labctl.errors import LabError
 
-MAX_WORKERS = 16
+MAX_WORKERS = 20
+# Seconds an attempt in flight at the deadline may still take (one probe or API call).
+GRACE = 5.0
 
 
 def run_check(
@@ -102,20 +111,65 @@ def run_checks(
     deadline: float | None = None,
     reraise_bugs: bool = False,
     on_result: Callable[[CheckResult], None] | None = None,
+    grace: float = GRACE,
 ) -> VerifyReport:
-    """Run ``checks``; results come back in the catalogue's order whatever finishes first."""
+    """Run ``checks``; results come back in the catalogue's order whatever finishes first.
+
+    The whole run ends by the longest check budget (capped by ``deadline``) plus
+    ``grace``; a check without a result by then is an ERROR that says it timed out.
+    """
     start = time.monotonic()
+    budget = max((c.deadline if deadline is None else min(c.deadline, deadline) for c in checks), default=0.0)
+    until = start + budget + grace
+    results: dict[int, CheckResult] = {}
+    done = threading.Condition()
+    queue = list(enumerate(checks))
+    workers = max(1, min(max_workers, len(checks))) if concurrent else 1
 
-    def one(check: Check) -> CheckResult:
-        result = run_check(check, ctx, deadline=deadline, reraise_bugs=reraise_bugs)
-        if on_result:
-            on_result(result)
-        return result
+    def work() -> None:
+        while True:
+            with done:
+                if not queue:
+                    return
+                index, check = queue.pop(0)
+            try:
+                result = run_check(check, ctx, deadline=deadline, reraise_bugs=reraise_bugs)
+            except BaseException as exc:  # reraise_bugs: hand the bug to the caller's thread
+                result = exc  # type: ignore[assignment]
+            with done:
+                results[index] = result
+                done.notify_all()
+            if on_result and isinstance(result, CheckResult):
+                on_result(result)
 
-    if concurrent and len(checks) > 1:
-        # Threads, not processes: every check waits on the network, never on the CPU.
-        with ThreadPoolExecutor(max_workers=min(max_workers, len(checks)), thread_name_prefix="verify") as pool:
-            results = list(pool.map(one, checks))
-    else:
-        results = [one(c) for c in checks]
-    return VerifyReport(results, time.monotonic() - start)
+    # Daemon threads, not an executor: an attempt stuck on a socket must not keep the
+    # process (or the report) waiting; threads, not processes: checks wait on the network.
+    for n in range(workers):
+        threading.Thread(target=work, name=f"verify-{n}", daemon=True).start()
+    with done:
+        while len(results) < len(checks):
+            left = until - time.monotonic()
+            if left <= 0:
+                break
+            done.wait(left)
+        finished = dict(results)
+    for value in finished.values():
+        if isinstance(value, BaseException):
+            raise value
+    out = []
+    for index, check in enumerate(checks):
+        result = finished.get(index)
+        if result is None:
+            result = _timed_out(check, time.monotonic() - start, budget + grace)
+            if on_result:
+                on_result(result)
+        out.append(result)
+    return VerifyReport(out, time.monotonic() - start)
+
+
+def _timed_out(check: Check, duration: float, limit: float) -> CheckResult:
+    message = (f"timed out: no result within {limit:g}s (an API server, node or probe that accepts "
+               "connections but never answers)")
+    hints = _unique(["is the lab up and answering? `labctl status`; `kubectl get --raw /readyz` should answer at once"]
+                    + list(check.hints))
+    return CheckResult(check.id, check.title, Status.ERROR, duration, attempts=0, hints=hints, message=message)

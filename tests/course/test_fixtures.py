@@ -1,5 +1,7 @@
-"""The Kubernetes 1.27 API fixtures: schema-true for 1.27 (strict), consistent with
-each other and with the shipped manifests, and readable by the real client."""
+"""The Kubernetes 1.27 API fixtures, hand-built by tests/fixtures/k8s/_make.py (no 1.27
+cluster runs here; nothing in them was recorded from one): schema-true for 1.27
+(strict), consistent with each other and with the shipped manifests, and readable by
+the real client."""
 
 from __future__ import annotations
 
@@ -242,8 +244,8 @@ def test_the_real_client_reads_a_loaded_lab(fake_apiserver):
                 assert type(kube.api_client.deserialize(response, model)).__name__ == model
 
 
-def test_apply_all_on_the_recorded_passing_lab_changes_nothing(fake_apiserver, capsys):
-    """The manifests and the recorded objects agree, server defaults and all."""
+def test_apply_all_on_the_passing_fixture_lab_changes_nothing(fake_apiserver, capsys):
+    """The manifests and the hand-built objects agree, server defaults and all."""
     from labctl.cli import main
 
     fake_apiserver.load(K8S_FIXTURES / "passing")
@@ -253,7 +255,7 @@ def test_apply_all_on_the_recorded_passing_lab_changes_nothing(fake_apiserver, c
     assert {o["action"] for o in result["objects"]} == {"unchanged"}
 
 
-def test_recorded_watch_streams_through_the_client(fake_apiserver):
+def test_fixture_watch_streams_through_the_client(fake_apiserver):
     text = (K8S_FIXTURES / "watch" / "pod-3-pending-to-running.ndjson").read_text()
     fake_apiserver.route("GET", "/api/v1/namespaces/default/pods", Stream(text))
     with KubeClient(fake_apiserver.kubeconfig) as kube:
@@ -271,7 +273,7 @@ def test_expired_watch_is_a_cluster_error(fake_apiserver):
     assert "410" in err.value.message and "too old resource version" in err.value.message
 
 
-def test_recorded_404_status_becomes_not_found(fake_apiserver):
+def test_fixture_404_status_becomes_not_found(fake_apiserver):
     from labctl.errors import NotFound
     from tests.helpers.fake_apiserver import Reply
 

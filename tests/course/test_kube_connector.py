@@ -8,6 +8,7 @@ import time
 import pytest
 
 from labctl.kube import client as kube
+from labctl.kube import exec as kube_exec
 from labctl.kube.client import ExecResult, KubeClient, ObjectRef, contains
 from labctl.errors import ClusterError, DeadlineExceeded, ExitCode, NotFound
 from tests.helpers.fake_apiserver import Reply, Stream
@@ -208,7 +209,7 @@ def test_watch_sees_live_changes(client, fake_apiserver):
     assert seen == [("ADDED", "pod-1"), ("DELETED", "pod-1")]
 
 
-def test_watch_replays_a_recorded_stream_that_ends(client, fake_apiserver):
+def test_watch_replays_a_fixture_stream_that_ends(client, fake_apiserver):
     pod = {**POD, "metadata": {**POD["metadata"], "namespace": "default", "resourceVersion": "7"}}
     fake_apiserver.route("GET", "/api/v1/namespaces/default/pods", Stream([
         {"type": "ADDED", "object": pod},
@@ -227,13 +228,13 @@ def test_exec_goes_through_the_one_adapter(client, fake_exec):
 
 
 def test_exec_rc_comes_from_the_error_channel_status():
-    assert kube._exec_rc("") is None  # the stream ended without its final Status
-    assert kube._exec_rc('{"metadata":{},"status":"Success"}') == 0
+    assert kube_exec._exec_rc("") is None  # the stream ended without its final Status
+    assert kube_exec._exec_rc('{"metadata":{},"status":"Success"}') == 0
     failure = ('{"metadata":{},"status":"Failure","message":"command terminated with non-zero exit code: error executing command '
                '[sh -c exit 7], exit code 7","reason":"NonZeroExitCode","details":{"causes":[{"reason":"ExitCode","message":"7"}]}}')
-    assert kube._exec_rc(failure) == 7
+    assert kube_exec._exec_rc(failure) == 7
     with pytest.raises(ClusterError):
-        kube._exec_rc('{"metadata":{},"status":"Failure","message":"container not found (\\"nope\\")","reason":"InternalError"}')
+        kube_exec._exec_rc('{"metadata":{},"status":"Failure","message":"container not found (\\"nope\\")","reason":"InternalError"}')
 
 
 @pytest.mark.parametrize(

@@ -129,8 +129,8 @@ def text_of(result) -> str:
 
 
 @pytest.fixture
-def recorded(lab_spec, fake_apiserver, servers, fake_exec):
-    """``recorded("passing")``: COURSE's recorded lab, on loopback."""
-    from tests.verify.labmodel import RecordedLab
+def fixture_lab(lab_spec, fake_apiserver, servers, fake_exec):
+    """``fixture_lab("passing")``: a hand-built, schema-checked 1.27 lab of tests/fixtures/k8s, on loopback."""
+    from tests.verify.labmodel import FixtureLab
 
-    return lambda name: RecordedLab(lab_spec, fake_apiserver, servers, fake_exec, name)
+    return lambda name: FixtureLab(lab_spec, fake_apiserver, servers, fake_exec, name)

@@ -89,6 +89,7 @@ class LabModel:
         # "localhost" inside pod-1 is pod-1's own address: the exec stand-in runs the
         # request against the test's server for container2.
         self.fake_exec.on("pod-1", "container1", ["curl"], self._curl_in_pod1)
+        self.fake_exec.on("pod-1", "container2", ["curl"], self._curl_in_pod1)
         same = o.pod(o.manifest("pod-same-port"), node=self.node2.name, ip=loopback_address(), host_ip=self.node2.ip,
                      containers={"container2": "crashloop"})
         self.put(same)
@@ -102,7 +103,9 @@ class LabModel:
         self.put(o.endpoints("svc-for-web", [(self.pod2_ip, "pod-2", self.node2.name), (self.pod4_ip, "pod-4", node1.name)]))
 
     def _curl_in_pod1(self, namespace, pod, container, argv):
-        url = "http://" + argv[-1].replace("localhost", self.pod1_ip)
+        # "localhost" inside pod-1: its own address unless a test gave the Pod's network
+        # namespace servers of its own (``localhost``), apart from what its IP answers.
+        url = "http://" + argv[-1].replace("localhost", getattr(self, "localhost", None) or self.pod1_ip)
         try:
             with urllib.request.build_opener(urllib.request.ProxyHandler({})).open(url, timeout=2) as resp:
                 return ExecResult(tuple(argv), 0, resp.read().decode())
@@ -122,7 +125,7 @@ class LabModel:
             backends.append((ip, name, self.node1.name if i == 1 else self.node2.name))
         self.put(o.service(o.manifest("svc-clusterip", "Service"), cluster_ip=self.clusterip))
         self.put(o.endpoints("svc-clusterip", backends))
-        self.serve("svc-clusterip", self.clusterip, 9000, "Hostname : pod-clusterip-2\n")
+        self.serve("svc-clusterip", self.clusterip, 9000, "Hostname : pod-clusterip-2\n", inside_only=True)
         # svc-nodeport: the Pod is on k8s-node1; every node answers
         self.nodeport = free_port_on(node_ips)
         ip = loopback_address()
@@ -150,6 +153,8 @@ class LabModel:
         self.put(o.service(o.manifest("svc-loadbalancer", "Service"), cluster_ip=loopback_address(), node_port=self.lb_node_port, ingress_ip=self.lb_ip))
         self.put(o.endpoints("svc-loadbalancer", [(ip, "pod-loadbalancer", self.node2.name)]))
         self.serve("svc-loadbalancer", self.lb_ip, 9000, "Hostname : pod-loadbalancer\n")
+        for n in spec.nodes:  # a LoadBalancer is a NodePort Service too
+            self.serve(f"svc-loadbalancer-nodeport@{n.name}", n.ip, self.lb_node_port, "Hostname : pod-loadbalancer\n")
 
     # -- publishing -------------------------------------------------------------------
 
@@ -161,26 +166,28 @@ class LabModel:
         return self
 
 
-# ---------------------------------------------------------------- COURSE's recorded labs
+# ---------------------------------------------------------------- the hand-built fixture labs
 
-RECORDED = Path(__file__).resolve().parents[1] / "fixtures" / "k8s"
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "k8s"
 _IPV4 = re.compile(r"(?<![\d.])(\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3})(?![\d.])")
 COURSE_NET = "192.168.56."
-NAT_IP = "10.0.2.15"  # kept as recorded: it is only ever compared, never contacted
+NAT_IP = "10.0.2.15"  # kept as it is: it is only ever compared, never contacted
 
 
-class RecordedLab:
-    """COURSE's recorded 1.27 lab (tests/fixtures/k8s/passing or failing) with its
+class FixtureLab:
+    """A hand-built, schema-checked 1.27 lab (tests/fixtures/k8s/passing or failing: built
+    by _make.py in the shape a 1.27 API server returns, validated strict against 1.27
+    by kubernetes-validate; not recorded from a live cluster) with its
     addresses moved onto loopback: the host-only network onto the test spec's network
     (same last octet), every Pod IP and ClusterIP onto its own 127.x address; and real
-    servers where the recorded lab would answer."""
+    servers where such a lab would answer."""
 
     def __init__(self, spec, fake, servers, fake_exec, name: str):
         self.spec, self.fake, self.servers, self.fake_exec = spec, fake, servers, fake_exec
         self.http: dict[str, object] = {}
         self.ipmap: dict[str, str] = {}
         prefix = spec.network.host_only.rsplit(".", 1)[0] + "."
-        base = RECORDED / name
+        base = FIXTURES / name
 
         def move(m: re.Match) -> str:
             ip = m.group(1)
@@ -190,7 +197,7 @@ class RecordedLab:
                 return prefix + ip.rsplit(".", 1)[1]
             return self.ipmap.setdefault(ip, loopback_address())
 
-        out = Path(fake.workdir) / f"recorded-{name}"
+        out = Path(fake.workdir) / f"fixture-{name}"
         out.mkdir(parents=True, exist_ok=True)
         for f in sorted(base.glob("*.json")):
             (out / f.name).write_text(_IPV4.sub(move, f.read_text()))
@@ -200,12 +207,22 @@ class RecordedLab:
             fake.set_logs(pod, log.read_text(), container=container, previous=bool(prev))
         self._cluster_dns()
 
-    def ip(self, recorded: str) -> str:
-        return self.ipmap[recorded]
+    def ip(self, original: str) -> str:
+        return self.ipmap[original]
+
+    def obj(self, kind: str, name: str, namespace: str = "default") -> dict:
+        """A copy of a live object: edit it, then ``put`` it back."""
+        return self.fake.get(kind, name, namespace)
+
+    def put(self, obj: dict) -> None:
+        self.fake.add(obj)
+
+    def node_ip(self, name: str) -> str:
+        return self.spec.node(name).ip
 
     def _cluster_dns(self) -> None:
-        """The kube-dns Service and its Endpoints (not in the recording) over the
-        recorded CoreDNS Pods, and a DNS server on its ClusterIP."""
+        """The kube-dns Service and its Endpoints (not in the fixtures) over the
+        fixtures' CoreDNS Pods, and a DNS server on its ClusterIP."""
         if self.fake.get("Service", "kube-dns", "kube-system") is not None:
             return
         api_ip = self.fake.get("Service", "kubernetes")["spec"]["clusterIP"]
@@ -218,16 +235,18 @@ class RecordedLab:
         ready = [(p["status"]["podIP"], p["metadata"]["name"], p["spec"]["nodeName"]) for p in coredns]
         self.fake.add(o.endpoints("kube-dns", ready, port=53, namespace="kube-system", port_name="dns", protocol="UDP"))
 
-    def answer_like_the_recording(self) -> "RecordedLab":
-        """Servers where the recorded (passing) lab answers, and the exec stand-in."""
+    def answer_like_a_healthy_lab(self) -> "FixtureLab":
+        """Servers where the (passing) fixture lab answers, and the exec stand-in."""
         get = self.fake.get
         pod1 = get("Pod", "pod-1")["status"]["podIP"]
         self.pod1_ip = pod1
         for port in (8000, 8080):
             self.http[f"pod-1:{port}"] = self.servers.http(pod1, port, f"containerPort : {port}\n")
         self.fake_exec.on("pod-1", "container1", ["curl"], self._curl_in_pod1)
+        self.fake_exec.on("pod-1", "container2", ["curl"], self._curl_in_pod1)
         svc = get("Service", "svc-clusterip")
-        self.http["svc-clusterip"] = self.servers.http(svc["spec"]["clusterIP"], svc["spec"]["ports"][0]["port"], "Hostname : pod-clusterip-1\n")
+        self.http["svc-clusterip"] = self.servers.http(svc["spec"]["clusterIP"], svc["spec"]["ports"][0]["port"], "Hostname : pod-clusterip-1\n",
+                                                       inside_only=True)
         nodes = list(self.spec.nodes)
         np = get("Service", "svc-nodeport")["spec"]["ports"][0]["nodePort"]
         for n in nodes:
@@ -240,6 +259,8 @@ class RecordedLab:
             else:
                 self.http[f"svc-nodeport-local@{n.name}"] = self.servers.silent(n.ip, local)
         lb = get("Service", "svc-loadbalancer")
+        for n in nodes:
+            self.http[f"svc-loadbalancer-nodeport@{n.name}"] = self.servers.http(n.ip, lb["spec"]["ports"][0]["nodePort"], "Hostname : pod-loadbalancer\n")
         for ing in lb["status"]["loadBalancer"].get("ingress") or []:
             self.http["svc-loadbalancer"] = self.servers.http(ing["ip"], lb["spec"]["ports"][0]["port"], "Hostname : pod-loadbalancer\n")
         return self

@@ -17,15 +17,24 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 
 class HttpServer:
-    """Answers every GET with ``body`` (like the kubetm images), after ``delay`` s."""
+    """Answers every GET with ``body`` (like the kubetm images), after ``delay`` s.
 
-    def __init__(self, address: str, port: int, body: str, *, status: int = 200, delay: float = 0.0):
+    ``inside_only``: answer only curl (the probes that run on a lab node over SSH) and
+    hang up on anyone else (the host's own probes): a ClusterIP, which the lab's nodes
+    reach and the host does not. All "lab addresses" are loopback here, so the server
+    tells the vantage points apart by the client, as the real network does by routing."""
+
+    def __init__(self, address: str, port: int, body: str, *, status: int = 200, delay: float = 0.0, inside_only: bool = False):
         self.body, self.status, self.delay = body, status, delay
+        self.inside_only = inside_only
         self.hits = 0
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self):  # noqa: N802
+                if outer.inside_only and not (self.headers.get("User-Agent") or "").startswith("curl/"):
+                    self.close_connection = True  # no route from here: no answer at all
+                    return
                 outer.hits += 1
                 if outer.delay:
                     time.sleep(outer.delay)
@@ -140,3 +149,41 @@ def free_port_on(addresses: list[str]) -> int:
         if ok:
             return port
     raise RuntimeError("no common free port")
+
+
+class HangingServer:
+    """Accepts every TCP connection and never sends a byte: an API server that hangs.
+
+    A thread accepts (so connects succeed and requests are sent) and keeps the sockets
+    open until ``stop()``, which closes them and joins the thread."""
+
+    def __init__(self, address: str = "127.0.0.1", port: int = 0):
+        self.sock = socket.socket()
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind((address, port))
+        self.sock.listen(64)
+        self.sock.settimeout(0.05)
+        self.address, self.port = self.sock.getsockname()
+        self.accepted: list[socket.socket] = []
+        self._stop = threading.Event()
+        self.thread = threading.Thread(target=self._accept, name="hanging-server", daemon=True)
+        self.thread.start()
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.address}:{self.port}"
+
+    def _accept(self) -> None:
+        while not self._stop.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except (socket.timeout, OSError):
+                continue
+            self.accepted.append(conn)  # held open, never read from or written to
+
+    def stop(self) -> None:
+        self._stop.set()
+        self.thread.join(5)
+        for conn in self.accepted:
+            conn.close()
+        self.sock.close()

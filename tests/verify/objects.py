@@ -230,15 +230,27 @@ def endpoints(name: str, backends: list[tuple[str, str, str]], *, port: int = 80
 
 def event(kind: str, name: str, reason: str, message: str, *, type_: str = "Warning", count: int = 1,
           namespace: str = "default", source: str = "default-scheduler") -> dict:
+    """An Event as core/v1 serves it. The 1.27 scheduler writes events.k8s.io/v1, so its
+    events come back with eventTime, action, reportingComponent/Instance, no count (a
+    repeat is ``series.count``), null timestamps and an empty source; kubelet and
+    MetalLB's controller still write core/v1 Events with ``count`` and ``source``."""
     ev_name = f"{name}.{hashlib.sha1((reason + message).encode()).hexdigest()[:16]}"
-    return {
-        "apiVersion": "v1", "kind": "Event", "count": count, "firstTimestamp": T0, "lastTimestamp": T1,
+    out = {
+        "apiVersion": "v1", "kind": "Event",
         "involvedObject": {"apiVersion": "v1", "kind": kind, "name": name, "namespace": namespace,
                            "resourceVersion": "2201", "uid": _uid(kind.lower(), name)},
-        "message": message, "reason": reason, "reportingComponent": "", "reportingInstance": "",
-        "source": {"component": source}, "type": type_,
+        "message": message, "reason": reason, "type": type_,
         "metadata": {"name": ev_name, "namespace": namespace, "uid": _uid("ev", ev_name), "resourceVersion": "4001", "creationTimestamp": T0},
     }
+    if source == "default-scheduler":
+        out.update(action="Scheduling" if reason == "FailedScheduling" else "Binding", eventTime=T0.replace("Z", ".250113Z"),
+                   firstTimestamp=None, lastTimestamp=None, reportingComponent=source,
+                   reportingInstance=f"{source}-k8s-master", source={})
+        if count > 1:
+            out["series"] = {"count": count, "lastObservedTime": T1.replace("Z", ".731402Z")}
+    else:
+        out.update(count=count, firstTimestamp=T0, lastTimestamp=T1, reportingComponent="", reportingInstance="", source={"component": source})
+    return out
 
 
 # ---------------------------------------------------------------- the lab's own objects

@@ -195,3 +195,55 @@ def test_pod4_accepts_another_spelling_of_1gi(lab, vctx):
     lab.put(o.pod(m, node="k8s-node1", ip=lab.pod4_ip))
     lab.publish()
     assert run_one(vctx, "pod-4").status is Status.PASS
+
+
+@pytest.mark.parametrize("resources, mismatch", [
+    ({"requests": {"memory": "1Gi"}, "limits": {"memory": "2Gi"}},
+     "spec.containers[name=container].resources.limits.memory: expected 1Gi, got 2Gi"),
+    ({"requests": {"memory": "1Gi"}},
+     "spec.containers[name=container].resources.limits: expected an object, got <missing>"),
+    ({"requests": {"memory": "1Gi"}, "limits": {"cpu": "500m"}},
+     "spec.containers[name=container].resources.limits.memory: expected 1Gi, got <missing>"),
+    ({"requests": {"memory": "512Mi"}, "limits": {"memory": "1Gi"}},
+     "spec.containers[name=container].resources.requests.memory: expected 1Gi, got 512Mi"),
+], ids=["only-limits-2Gi", "only-limits-missing", "only-limits-cpu", "only-requests-512Mi"])
+def test_pod4_fails_on_limits_alone_and_on_requests_alone(lab, vctx, resources, mismatch):
+    """The Pod runs on k8s-node1 and only one of requests/limits is wrong: a check that
+    ignored limits (or requests) would pass here."""
+    m = o.manifest("pod-4")
+    m["spec"]["containers"][0]["resources"] = resources
+    lab.put(o.pod(m, node="k8s-node1", ip=lab.pod4_ip))
+    lab.publish()
+    r = run_one(vctx, "pod-4")
+    assert r.status is Status.FAIL
+    assert [str(x) for x in r.mismatches] == [mismatch]
+
+
+def test_pod1_localhost_8000_falls_back_to_node_when_the_image_has_no_curl(lab, vctx):
+    """container2's image may lack curl: the check asks Node.js (the kubetm images'
+    runtime) instead, and still requires the answer of container1."""
+    from labctl.errors import ClusterError
+    from labctl.kube.client import ExecResult
+
+    def no_curl(*_):
+        raise ClusterError('exec failed: OCI runtime exec failed: exec failed: unable to start container process: exec: "curl": '
+                           'executable file not found in $PATH: unknown')
+
+    asked = []
+
+    def node(namespace, pod, container, argv):
+        asked.append(argv)
+        return ExecResult(tuple(argv), 0, "containerPort : 8000")
+
+    lab.fake_exec.on("pod-1", "container2", ["curl"], no_curl)
+    lab.fake_exec.on("pod-1", "container2", ["node"], node)
+    lab.publish()
+    r = run_one(vctx, "pod-1-localhost-8000")
+    assert r.status is Status.PASS, text_of(r)
+    assert "http://localhost:8000/" in asked[0][2]
+    lab.fake_exec.on("pod-1", "container2", ["node"], ExecResult(("node",), 7, "", "connect ECONNREFUSED 127.0.0.1:8000"))
+    r = run_one(vctx, "pod-1-localhost-8000")
+    assert r.status is Status.FAIL
+    assert str(r.mismatches[0]).startswith("exec node -e ") and "exit code: expected 0, got 7" in str(r.mismatches[0])
+    [ev] = [e for e in r.evidence if e.title == "exec"]
+    assert "executable file not found" in ev.lines[0] and "ECONNREFUSED" in ev.lines[1]

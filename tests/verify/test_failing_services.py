@@ -124,3 +124,33 @@ def test_service_missing(lab, vctx):
     r = run_one(vctx, "svc-loadbalancer")
     assert [str(m) for m in r.mismatches] == ["Service default/svc-loadbalancer: not found"]
     assert r.hints[0] == "create it: `labctl apply svc-loadbalancer`"
+
+
+@pytest.mark.parametrize("node_name", [None, "node1"], ids=["nodeName-missing", "nodeName-not-a-lab-node"])
+def test_nodeport_local_fails_when_no_endpoint_names_a_lab_node_even_if_nothing_answers(lab, vctx, node_name):
+    """Nothing answers anywhere: with the Pod's node unknown, every node would be in
+    "must not answer" and the check would pass. It must fail and say why."""
+    ep = lab.obj("Endpoints", "svc-nodeport-local")
+    for a in ep["subsets"][0]["addresses"]:
+        if node_name is None:
+            a.pop("nodeName")
+        else:
+            a["nodeName"] = node_name
+    lab.stop("svc-nodeport-local@k8s-node1")
+    lab.publish()
+    r = run_one(vctx, "svc-nodeport-local")
+    assert r.status is Status.FAIL
+    got = "<missing>" if node_name is None else node_name
+    assert [str(m) for m in r.mismatches] == [
+        f"Endpoints svc-nodeport-local.subsets[].addresses[targetRef.name=pod-nodeport-local].nodeName: expected one of k8s-master, k8s-node1, k8s-node2, got {got}",
+        "Endpoints svc-nodeport-local: no endpoint names a lab node that runs its Pod, so no node can be required to answer"]
+    assert any("must run on lab nodes" in h for h in r.hints)
+
+
+def test_nodeport_local_fails_when_nothing_answers(lab, vctx):
+    lab.stop("svc-nodeport-local@k8s-node1")
+    lab.http.pop("svc-nodeport-local@k8s-node2").stop()
+    lab.publish()
+    r = run_one(vctx, "svc-nodeport-local")
+    assert r.status is Status.FAIL
+    assert [m.path for m in r.mismatches] == [f"GET http://{lab.node1.ip}:{lab.local_port}/hostname from host"]

@@ -17,12 +17,18 @@ def every_object():
     yield o.pod(o.manifest("pod-same-port"), node="k8s-node2", ip="127.1.0.3", containers={"container2": "crashloop"})
     yield o.pod(o.manifest("pod-3"), phase="Pending")
     yield o.pod(o.manifest("pod-4"), node="k8s-node1", ip="127.1.0.4")
+    for resources in ({"requests": {"memory": "1Gi"}, "limits": {"memory": "2Gi"}}, {"requests": {"memory": "1Gi"}, "limits": {"cpu": "500m"}}):
+        wrong = o.manifest("pod-4")
+        wrong["spec"]["containers"][0]["resources"] = resources
+        yield o.pod(wrong, node="k8s-node1", ip="127.1.0.4")
     for name in ("svc-clusterip", "svc-nodeport", "svc-nodeport-local", "svc-loadbalancer"):
         yield o.service(o.manifest(name, "Service"), cluster_ip="127.1.0.5", node_port=30080, ingress_ip="127.1.0.6" if "loadbalancer" in name else None)
     yield o.service(o.manifest("svc-for-web"), cluster_ip="127.1.0.7")
     yield o.endpoints("svc-for-web", [("127.1.0.8", "pod-2", "k8s-node2")], not_ready=[("127.1.0.9", "pod-4", "k8s-node1")])
     yield o.endpoints("svc-nodeport", [])
     yield o.event("Pod", "pod-3", "FailedScheduling", "0/3 nodes are available")
+    yield o.event("Pod", "pod-3", "FailedScheduling", "0/3 nodes are available", count=7)
+    yield o.event("Pod", "pod-1", "Failed", "Failed to pull image", source="kubelet", count=3)
 
 
 @pytest.mark.parametrize("obj", list(every_object()), ids=lambda obj: f"{obj['kind']}-{obj['metadata']['name']}")

@@ -31,7 +31,7 @@ def test_text_table_and_reasons():
     assert "  hint: the worker's hostname must be exactly k8s-node1" in text
     assert "ERROR lab-dns: CoreDNS (3 attempts)" in text and "  hint: is the lab up? `labctl status`" in text
     assert "SKIP pod-4: the lab has no node named k8s-node1" in text
-    assert lines[-1] == "1 passed, 1 failed, 1 errors, 1 skipped in 30.5s"
+    assert lines[-1] == "1 passed, 1 failed, 1 errors, 1 skipped (skips count as passed; --strict fails on them) in 30.5s"
 
 
 def test_json():
@@ -62,3 +62,40 @@ def test_junit():
     assert cases["pod-4"].find("skipped").get("message") == "the lab has no node named k8s-node1"
     prop = cases["pod-4"].find("properties/property")
     assert prop.get("value") == 'pod-4 <resources> & "limits"'  # escaped and read back intact
+
+
+def test_strict_counts_a_skip_as_failed_and_says_so():
+    r = VerifyReport([CheckResult("a", "a", Status.PASS, 0), CheckResult("b", "b", Status.SKIP, 0, message="no k8s-node1")], 0, strict=True)
+    assert not r.ok
+    assert render_text(r).splitlines()[-1] == "1 passed, 0 failed, 0 errors, 1 skipped (--strict: skips count as failed) in 0.0s"
+    data = json.loads(render_json(r))
+    assert data["ok"] is False and data["strict"] is True
+    suite = ET.fromstring(render_junit(r)).find("testsuite")
+    assert (suite.get("failures"), suite.get("skipped")) == ("1", "0")
+    failure = {c.get("name"): c for c in suite.findall("testcase")}["b"].find("failure")
+    assert failure.get("type") == "CheckSkipped" and failure.get("message") == "skipped under --strict: no k8s-node1"
+
+
+def test_no_skips_no_note():
+    r = VerifyReport([CheckResult("a", "a", Status.PASS, 0)], 0)
+    assert render_text(r).splitlines()[-1] == "1 passed, 0 failed, 0 errors, 0 skipped in 0.0s"
+
+
+def test_a_run_that_could_not_start_has_the_same_shape_with_every_check_an_error():
+    from labctl.errors import NotFound
+    from labctl.verify.catalogue import select
+
+    checks = select(["pod-1"])
+    r = VerifyReport.not_started(checks, NotFound("no kubeconfig at /x/kubeconfig", hint="create the lab first: `labctl up`"))
+    data = json.loads(render_json(r))
+    normal = json.loads(render_json(report()))
+    assert set(data) == set(normal) and set(data["checks"][0]) == set(normal["checks"][0])
+    assert data["ok"] is False and data["error"]["error"] == "NotFound" and data["error"]["exit_code"] == 8
+    assert [c["id"] for c in data["checks"]] == ["pod-1", "pod-1-localhost", "pod-1-localhost-8000", "pod-1-same-port"]
+    assert {c["status"] for c in data["checks"]} == {"error"}
+    assert data["checks"][0]["message"] == "verify could not start: no kubeconfig at /x/kubeconfig"
+    assert data["checks"][0]["hints"] == ["create the lab first: `labctl up`"]
+    suite = ET.fromstring(render_junit(r)).find("testsuite")
+    assert (suite.get("tests"), suite.get("errors")) == ("4", "4")
+    assert all(c.find("error").get("message").startswith("verify could not start") for c in suite.findall("testcase"))
+    assert render_text(r).splitlines()[-1].startswith("0 passed, 0 failed, 4 errors, 0 skipped; verify could not start: no kubeconfig")

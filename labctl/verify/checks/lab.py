@@ -7,7 +7,7 @@ import shlex
 
 from labctl.verify.assertions import get_path, must_not_match
 from labctl.verify.checks.common import expect, fetch
-from labctl.verify.model import Attempt, Evidence
+from labctl.verify.model import MISSING, Attempt, Evidence
 
 VBOX_NAT_IP = "10.0.2.15"
 NODE_IP_HINT = (
@@ -19,6 +19,7 @@ CALICO_IP_HINT = (
     "calico-node DaemonSet; `labctl up` does this"
 )
 CLUSTER_DOMAIN = "cluster.local"
+COURSE_MINOR = "27"  # the course: kubernetes v1.27
 
 # A DNS A query with nothing but python3 (every lab box has it; dig and nslookup are
 # not always installed). Prints "rcode=N" then one address per line.
@@ -168,6 +169,21 @@ def dns(ctx) -> Attempt:
         att.fail(where + " rcode", 0, rcode)
     elif want not in addresses:
         att.fail(where, want, addresses)
+    return att
+
+
+def server_version(ctx) -> Attempt:
+    """The course's environment: Kubernetes v1.27 (what `kubectl version` shows as Server Version)."""
+    att = Attempt()
+    version = ctx.cluster.version()
+    expect(att, {"major": "1", "minor": COURSE_MINOR}, version, "server version")
+    git = version.get("gitVersion", MISSING)
+    if not (isinstance(git, str) and git.startswith(f"v1.{COURSE_MINOR}.")):
+        att.fail("server version.gitVersion", f"v1.{COURSE_MINOR}.x", git)
+    att.evidence.append(Evidence("server version", (f"gitVersion={git} major={version.get('major')} minor={version.get('minor')} platform={version.get('platform')}",)))
+    if not att.passed:
+        att.hint(f"the course is written for Kubernetes 1.{COURSE_MINOR} and labctl installs 1.{COURSE_MINOR}.x: is the lab's kubeconfig "
+                 "pointing at another cluster (`labctl kubeconfig`, `kubectl version`)? Otherwise recreate the lab (`labctl destroy`, `labctl up`)")
     return att
 
 

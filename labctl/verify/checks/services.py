@@ -9,7 +9,7 @@ import ipaddress
 
 from labctl.verify.assertions import Satisfies, get_path
 from labctl.verify.checks.common import expect, fetch, in_parallel
-from labctl.verify.model import Attempt, Evidence
+from labctl.verify.model import MISSING, Attempt, Evidence
 from labctl.verify.probes import (
     HttpAnswer,
     answer_evidence,
@@ -98,6 +98,23 @@ def clusterip(ctx) -> Attempt:
     return att
 
 
+def clusterip_not_from_host(ctx) -> Attempt:
+    """The course: a ClusterIP is reachable only inside the cluster, never from outside."""
+    att = Attempt()
+    svc = _service(ctx, att, CLUSTERIP, "ClusterIP")
+    if svc is None:
+        return att
+    ip, port = get_path(svc, "spec.clusterIP"), _port(svc)
+    answer = http_from_host(f"http://{ip}:{port}{PATH}", timeout=ctx.http_timeout)
+    found = expect_no_answer(answer)
+    att.extend(found)
+    att.evidence.append(answer_evidence([answer]))
+    if found:
+        att.hint("the host reached a ClusterIP: the host must have no route into the Service network "
+                 "(`ip route get <ClusterIP>` on the host should not go through a lab node); or is this Service really type ClusterIP?")
+    return att
+
+
 def _probe_nodes(ctx, port: int) -> list[tuple[str, HttpAnswer]]:
     nodes = list(ctx.spec.nodes)
     answers = in_parallel(lambda n: http_from_host(f"http://{n.ip}:{port}{PATH}", timeout=ctx.http_timeout), nodes)
@@ -128,9 +145,23 @@ def nodeport_local(ctx) -> Attempt:
     addresses = _endpoint_addresses(ctx, att, NODEPORT_LOCAL)
     if not att.passed:
         return att
+    # Which lab node runs each ready Pod. An address whose nodeName is missing or names
+    # no lab node cannot be placed: it would silently put every node in "must not
+    # answer", and a lab where nothing answers would pass.
+    lab_nodes = [n.name for n in ctx.spec.nodes]
     local: dict[str, list[str]] = {}
     for a in addresses:
-        local.setdefault(a.get("nodeName") or "", []).append(get_path(a, "targetRef.name", ""))
+        pod, node = get_path(a, "targetRef.name", ""), a.get("nodeName")
+        if node in lab_nodes:
+            local.setdefault(node, []).append(pod)
+        else:
+            att.fail(f"Endpoints {NODEPORT_LOCAL}.subsets[].addresses[targetRef.name={pod}].nodeName",
+                     "one of " + ", ".join(lab_nodes), node if node is not None else MISSING)
+    if not local:
+        att.fail(f"Endpoints {NODEPORT_LOCAL}", note="no endpoint names a lab node that runs its Pod, so no node can be required to answer")
+    if not att.passed:
+        att.hint("the Pods behind svc-nodeport-local must run on lab nodes: `kubectl get pods -o wide` and `labctl verify lab-nodes-ready`")
+        return att
     probes = _probe_nodes(ctx, _port(svc, "nodePort"))
     lines = []
     for node, answer in probes:
@@ -145,6 +176,29 @@ def nodeport_local(ctx) -> Attempt:
                 att.hint(f"{node} runs no Pod of {NODEPORT_LOCAL} but answered: is externalTrafficPolicy really Local? (probes from a node itself bypass the policy; this one came from the host)")
             lines.append(f"{node}: runs no Pod, must not answer -> {answer.describe()}")
     att.evidence.append(Evidence("probes from the host (externalTrafficPolicy: Local)", tuple(lines)))
+    return att
+
+
+def loadbalancer_nodeport(ctx) -> Attempt:
+    """The course: a LoadBalancer has every NodePort property; its nodePort answers on
+    every node's address from the host, with or without MetalLB's address."""
+    att = Attempt()
+    svc = _service(ctx, att, LOADBALANCER, "LoadBalancer")
+    if svc is None:
+        return att
+    node_port = _port(svc, "nodePort")
+    if not node_port:
+        att.fail(f"Service {LOADBALANCER}.spec.ports[0].nodePort", "a port (allocateLoadBalancerNodePorts)", node_port if node_port is not None else MISSING)
+        return att
+    addresses = _endpoint_addresses(ctx, att, LOADBALANCER)
+    if not addresses:
+        return att
+    probes = _probe_nodes(ctx, node_port)
+    for _, answer in probes:
+        _expect_backend(att, answer, _pod_names(addresses))
+    att.evidence.append(answer_evidence([a for _, a in probes]))
+    if not att.passed:
+        att.hint("a LoadBalancer Service is also a NodePort Service: its nodePort must answer on every node like svc-nodeport's (kube-proxy)")
     return att
 
 

@@ -1,4 +1,4 @@
-"""verify --all against COURSE's recorded 1.27 labs (tests/fixtures/k8s), moved onto
+"""verify --all against the hand-built, schema-checked 1.27 labs (tests/fixtures/k8s), moved onto
 loopback: the passing lab passes every check, the failing lab fails where it is broken
 and says why."""
 
@@ -16,17 +16,17 @@ def by_id(report):
     return {r.id: r for r in report.results}
 
 
-def test_recorded_passing_lab_passes_every_check(recorded, vctx):
-    recorded("passing").answer_like_the_recording()
+def test_passing_fixture_lab_passes_every_check(fixture_lab, vctx):
+    fixture_lab("passing").answer_like_a_healthy_lab()
     report = run_checks(CHECKS, vctx, deadline=2, reraise_bugs=True)
     failed = {r.id: details(r) for r in report.results if r.status is not Status.PASS}
     assert failed == {}
 
 
-def test_recorded_failing_lab_fails_where_it_is_broken(recorded, vctx):
+def test_failing_fixture_lab_fails_where_it_is_broken(fixture_lab, vctx):
     """failing/: workers registered as node1/node2 with the NAT address, calico-node
     not ready on node2, Pods pinned to k8s-node1 Pending, MetalLB missing."""
-    lab = recorded("failing")
+    lab = fixture_lab("failing")
     report = run_checks(CHECKS, vctx, deadline=0, reraise_bugs=True)
     r = by_id(report)
     assert not report.ok
