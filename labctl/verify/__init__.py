@@ -50,7 +50,7 @@ def verify(
 ) -> VerifyReport:
     """Run the chosen checks against the lab in ``lab_dir``."""
     from labctl.lab.paths import LabPaths
-    from labctl.spec.model import load_spec
+    from labctl.spec import load_spec
     from labctl.verify.context import VerifyContext
     from labctl.verify.runner import run_checks
     from labctl.kube.client import KubeClient

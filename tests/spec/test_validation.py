@@ -167,7 +167,7 @@ def test_empty_lab_yaml_is_the_default_lab(tmp_path, capsys):
 
 
 def test_a_partial_lab_yaml_takes_defaults_for_the_rest(tmp_path):
-    from labctl.spec.model import default_spec, load_spec
+    from labctl.spec import default_spec, load_spec
 
     write_lab(tmp_path, "name: other-lab\ncalico:\n  version: v3.25.2\n")
     spec = load_spec(tmp_path)
@@ -186,7 +186,7 @@ def test_networks_conf_allows_a_network_outside_the_vbox_range(tmp_path, capsys)
 
 
 def test_libvirt_ignores_the_vbox_range(tmp_path):
-    from labctl.spec.model import load_spec
+    from labctl.spec import load_spec
 
     data = default_dict()
     data["provider"] = "libvirt"
@@ -208,7 +208,7 @@ def test_missing_course_node_is_a_warning_not_an_error(tmp_path, capsys):
 
 
 def test_v_prefixed_kubernetes_version_keeps_package_names_plain():
-    from labctl.spec.model import spec_from_dict
+    from labctl.spec import spec_from_dict
 
     spec = spec_from_dict({"kubernetes": {"version": "v1.27.16"}})
     assert spec.kubernetes.minor == "1.27"
@@ -216,16 +216,17 @@ def test_v_prefixed_kubernetes_version_keeps_package_names_plain():
 
 
 def test_worker_count_range_through_init(tmp_path, capsys):
+    # A count on the command line is command-line input: exit USAGE (issue 12), not SPEC_INVALID.
     res = run_cli(capsys, "-C", str(tmp_path), "init", "--nodes", "10")
-    assert res.code == ExitCode.SPEC_INVALID
+    assert res.code == ExitCode.USAGE
     assert "--nodes:" in res.err
     assert not (tmp_path / "lab.yaml").exists()
     res = run_cli(capsys, "-C", str(tmp_path), "init", "--nodes", "-1")
-    assert res.code == ExitCode.SPEC_INVALID
+    assert res.code == ExitCode.USAGE
     assert not (tmp_path / "lab.yaml").exists()
 
 
 def test_init_refuses_an_invalid_name(tmp_path, capsys):
     res = run_cli(capsys, "-C", str(tmp_path), "init", "--name", "My Lab")
-    assert res.code == ExitCode.SPEC_INVALID and "name:" in res.err
+    assert res.code == ExitCode.USAGE and "--name:" in res.err
     assert not (tmp_path / "lab.yaml").exists()
