@@ -14,6 +14,7 @@ import typer
 
 from labctl import __version__
 from labctl.cli.context import Ctx, lab_dir_option
+from labctl.cli.output import print_error
 from labctl.errors import ExitCode, LabError, UsageError, clip
 
 app = typer.Typer(
@@ -77,14 +78,15 @@ def main(argv: list[str] | None = None) -> None:
     except SystemExit:
         raise  # a command chose its code (labctl verify: 0 or CHECKS_FAILED)
     except BaseException as exc:  # noqa: B902 - this is the boundary
-        sys.exit(_report(exc, debug=debug, as_json=as_json))
+        sys.exit(report(exc, debug=debug, as_json=as_json))
     # Without standalone mode click returns a command's typer.Exit(code) instead of exiting.
     if isinstance(rv, int) and not isinstance(rv, bool) and rv:
         sys.exit(rv)
 
 
-def _report(exc: BaseException, *, debug: bool, as_json: bool) -> int:
-    """Say what went wrong, once, and return the exit code; never raises."""
+def report(exc: BaseException, *, debug: bool = False, as_json: bool = False) -> int:
+    """The boundary's answer to any exception: say what went wrong, once (one line and
+    a hint, or one JSON object), and return the exit code. Never raises."""
     kinds = {cls.__name__ for cls in type(exc).__mro__}
     # typer >= 0.22 carries its own copy of click, so click's classes are matched by name.
     if "Exit" in kinds and hasattr(exc, "exit_code"):  # --version, and commands that set a code
@@ -102,8 +104,6 @@ def _report(exc: BaseException, *, debug: bool, as_json: bool) -> int:
         return int(ExitCode.ABORTED)
     err = _as_lab_error(exc, kinds)
     try:
-        from labctl.cli.output import print_error
-
         print_error(err, as_json=as_json)
     except Exception:  # stderr itself is gone (closed pipe): the exit code still tells
         pass

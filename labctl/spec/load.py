@@ -99,6 +99,9 @@ def _spec_error(exc: ValidationError) -> SpecError:
     err = errors[0]
     loc, kind, value = tuple(err["loc"]), err["type"], err.get("input")
     where = _path(loc) or SPEC_FILE
+    if kind == "invalid_key":  # a key YAML read as a number, a date, null, ...
+        where = _path(loc[:-1]) + ("." if len(loc) > 1 else "") + shown(loc[-1])
+        return SpecError(where, "unknown key", hint="allowed: " + ", ".join(_fields_at(loc[:-1])))
     if kind in _UNKNOWN:
         known = _fields_at(loc[:-1])
         close = difflib.get_close_matches(str(loc[-1])[:100], known, n=1)
