@@ -230,3 +230,23 @@ def test_init_refuses_an_invalid_name(tmp_path, capsys):
     res = run_cli(capsys, "-C", str(tmp_path), "init", "--name", "My Lab")
     assert res.code == ExitCode.USAGE and "--name:" in res.err
     assert not (tmp_path / "lab.yaml").exists()
+
+
+def test_the_rules_run_once_per_spec_across_up_s_stages(tmp_path):
+    """issue 13: validate ran about four times per `up`; now load checks, later calls remember."""
+    import uuid
+
+    from labctl.lab.lifecycle import resolve_spec
+    from labctl.lab.paths import LabPaths
+    from labctl.render.lab import render_lab
+    from labctl.spec import validate
+    from labctl.spec.rules import rule_runs
+
+    data = default_dict()
+    data["name"] = f"once-{uuid.uuid4().hex[:8]}"  # a spec no earlier test has checked
+    write_lab(tmp_path, data)
+    before = rule_runs()
+    spec = resolve_spec(LabPaths(tmp_path))  # up's "validate" stage: load_spec, then validate
+    validate(spec)  # up's warnings
+    render_lab(spec, LabPaths(tmp_path))  # render validates again before writing
+    assert rule_runs() - before == 1
