@@ -35,7 +35,7 @@ sys.path.insert(0, str(REPO))
 from labctl.bootstrap.steps import STEPS  # noqa: E402
 from labctl.spec.initfile import init_lab  # noqa: E402
 from labctl.lab.paths import LabPaths  # noqa: E402
-from labctl.spec.model import default_spec  # noqa: E402
+from labctl.spec import default_spec  # noqa: E402
 from tests.helpers.fake_node import _FAKE_VBOXMANAGE, NODE_PYTHON, SHELL, FakeNode  # noqa: E402
 from tests.helpers.sshd import SSHDHost  # noqa: E402
 

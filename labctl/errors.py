@@ -105,6 +105,30 @@ class LabFolderError(LabError):
     exit_code = ExitCode.LAB_FOLDER
 
 
+SHOWN_MAX = 60
+
+
+def _cut(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: max(limit - 3, 0)] + "..."
+
+
+def shown(value: object, limit: int = SHOWN_MAX) -> str:
+    """``repr(value)`` cut to ``limit`` characters: an error line quotes what it refuses
+    (escaped, so control characters and newlines cannot break the line) but never more
+    than this, however large the input was."""
+    if isinstance(value, str) and len(value) > 4 * limit:
+        value = value[: 4 * limit]
+    return _cut(repr(value), limit)
+
+
+def clip(text: str, limit: int = SHOWN_MAX) -> str:
+    """``text`` on one line (control characters escaped) and at most ``limit`` characters."""
+    text = str(text)[: 4 * limit]
+    if not text.isprintable():
+        text = "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+    return _cut(text, limit)
+
+
 def tail(text: str, lines: int = 20) -> list[str]:
     """The last ``lines`` non-empty lines of ``text``: the evidence a failure carries."""
     kept = [line for line in text.splitlines() if line.strip()]

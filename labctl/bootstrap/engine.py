@@ -23,7 +23,7 @@ from labctl.lab import events as ev
 from labctl.bootstrap import hints
 from labctl.bootstrap.model import PHASES, Plan, Step
 from labctl.lab.paths import LabPaths
-from labctl.spec.model import LabSpec
+from labctl.spec import LabSpec
 from labctl.errors import CommandFailed, LabError, tail
 
 

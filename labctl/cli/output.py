@@ -6,18 +6,24 @@ import json
 import sys
 from typing import Any
 
-from labctl.errors import LabError
+from labctl.errors import LabError, clip
+
+
+# An error is one line: long enough for a path and a command, never a pasted file.
+MESSAGE_MAX, HINT_MAX, EVIDENCE_MAX = 600, 300, 300
 
 
 def print_error(err: LabError, *, as_json: bool = False) -> None:
+    """``labctl: error: <message>`` on one line, the evidence (at most 10 lines, each
+    cut), ``hint: <hint>``; or one JSON object on stdout with --json."""
     if as_json:
-        print(json.dumps({"ok": False, **err.to_dict()}), file=sys.stdout)
+        print(json.dumps({"ok": False, **err.to_dict()}, default=str), file=sys.stdout)
         return
-    print(f"labctl: error: {err.message}", file=sys.stderr)
+    print(f"labctl: error: {clip(err.message, MESSAGE_MAX)}", file=sys.stderr)
     for line in err.evidence[-10:]:
-        print(f"  | {line}", file=sys.stderr)
+        print(f"  | {clip(line, EVIDENCE_MAX)}", file=sys.stderr)
     if err.hint:
-        print(f"hint: {err.hint}", file=sys.stderr)
+        print(f"hint: {clip(err.hint, HINT_MAX)}", file=sys.stderr)
 
 
 def emit_json(payload: Any) -> None:

@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from labctl.host.doctor_libvirt import LibvirtFacts
-from labctl.spec.model import LabSpec
+from labctl.spec import LabSpec
 from labctl.errors import HostNotReady
 
 OK, WARN, FAIL = "ok", "warn", "fail"
@@ -340,7 +340,7 @@ def check_routes(spec: LabSpec, host: HostFacts) -> list[Finding]:
 
 
 def check(spec: LabSpec, host: HostFacts) -> DoctorReport:
-    from labctl.spec.model import validate
+    from labctl.spec import validate
 
     report = DoctorReport()
     report.findings += check_tools(spec, host)
@@ -352,7 +352,7 @@ def check(spec: LabSpec, host: HostFacts) -> DoctorReport:
 
 def run_doctor(lab_dir: Path, *, env: Mapping[str, str] | None = None, routes: Sequence[Route] | None = None) -> DoctorReport:
     """Load the lab's spec (lab.yaml or the default) and check the host against it."""
-    from labctl.spec.model import load_spec
+    from labctl.spec import load_spec
 
     spec = load_spec(Path(lab_dir))
     return check(spec, gather(env=env, routes=routes, provider=spec.provider))

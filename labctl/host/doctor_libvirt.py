@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from labctl.host.doctor import Finding
-    from labctl.spec.model import LabSpec
+    from labctl.spec import LabSpec
 
 # vagrant-libvirt connects here unless told otherwise (its `uri`/`qemu_use_session`).
 DEFAULT_URI = "qemu:///system"

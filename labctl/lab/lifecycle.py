@@ -19,7 +19,7 @@ from typing import Any
 from labctl.lab import events as ev
 from labctl.lab.lock import lab_lock
 from labctl.lab.paths import LabPaths
-from labctl.spec.model import LabSpec, load_spec
+from labctl.spec import LabSpec, load_spec
 from labctl.errors import LabError, NotFound, UsageError
 
 CONNECT_DEADLINE = 300.0
@@ -61,7 +61,7 @@ class UpResult:
 
 def resolve_spec(paths: LabPaths, *, workers: int | None = None, provider: str | None = None) -> LabSpec:
     """The lab's spec with command-line overrides; --nodes must agree with lab.yaml."""
-    from labctl.spec.model import default_spec, validate
+    from labctl.spec import default_spec, validate
 
     if paths.spec.exists():
         spec = load_spec(paths.root)
@@ -139,7 +139,7 @@ def up(
 ) -> UpResult:
     """Bring the lab up, or continue where the last run stopped. Idempotent."""
     from labctl.lab.state import StateRecorder
-    from labctl.spec.model import validate
+    from labctl.spec import validate
 
     started = time.monotonic()
     paths = LabPaths(Path(lab_dir))

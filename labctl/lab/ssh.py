@@ -8,7 +8,7 @@ from pathlib import Path
 
 from labctl.lab.lifecycle import driver_for, open_session
 from labctl.lab.paths import LabPaths
-from labctl.spec.model import load_spec
+from labctl.spec import load_spec
 
 
 def ssh_argv(lab_dir: Path, node: str, *, vagrant_env: Mapping[str, str] | None = None) -> list[str]:

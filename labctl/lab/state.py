@@ -12,6 +12,7 @@ import threading
 import time
 from typing import Any
 
+from labctl.errors import LabFolderError, clip, shown
 from labctl.lab import events as ev
 from labctl.lab.fsutil import atomic_write
 from labctl.lab.paths import LabPaths
@@ -19,13 +20,59 @@ from labctl.lab.paths import LabPaths
 VERSION = 1
 
 
+MAX_BYTES = 16 << 20  # a 10-node lab's state is a few KB
+_DAMAGED_HINT = "delete .labctl/state.json (it only records progress; the next `labctl up` writes it again)"
+
+
 def read_state(paths: LabPaths) -> dict[str, Any] | None:
-    """The last recorded state, or None when the lab never ran (or the file is unreadable)."""
+    """The last recorded state, or None when the lab never ran.
+
+    A state.json that is not labctl's (not JSON, or JSON of another shape) raises
+    LabFolderError naming the file and the fix, rather than being half-trusted."""
     try:
-        data = json.loads(paths.state.read_text(encoding="utf-8"))
-    except (FileNotFoundError, ValueError):
+        with open(paths.state, "rb") as fh:
+            raw = fh.read(MAX_BYTES + 1)
+    except FileNotFoundError:
         return None
-    return data if isinstance(data, dict) and data.get("version") == VERSION else None
+    except OSError as exc:
+        raise LabFolderError(f"{paths.state} cannot be read ({exc.strerror or type(exc).__name__})", hint=_DAMAGED_HINT) from None
+    if len(raw) > MAX_BYTES:
+        raise LabFolderError(f"{paths.state} is larger than {MAX_BYTES} bytes: not a labctl state file", hint=_DAMAGED_HINT)
+    try:
+        data = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        raise LabFolderError(f"{paths.state} is damaged: not JSON", hint=_DAMAGED_HINT) from None
+    problem = _shape_problem(data)
+    if problem:
+        raise LabFolderError(f"{paths.state} is damaged: {problem}", hint=_DAMAGED_HINT)
+    return data
+
+
+_NUM = (int, float)
+_FIELDS: dict[str, tuple[type, ...]] = {
+    "lab": (str,), "command": (str,), "result": (str,), "phase": (str, type(None)),
+    "started": _NUM, "updated": _NUM, "finished": _NUM + (type(None),), "error": (dict, type(None)),
+    "machines": (dict,), "nodes": (dict,),
+}
+
+
+def _shape_problem(data: Any) -> str | None:
+    """What makes ``data`` not a state record of this labctl, or None."""
+    if not isinstance(data, dict):
+        return f"expected a JSON object, found {type(data).__name__}"
+    if data.get("version") != VERSION or isinstance(data.get("version"), bool):
+        return f"version is {shown(data.get('version'))}, this labctl writes {VERSION}"
+    for key, kinds in _FIELDS.items():
+        if not isinstance(data.get(key), kinds) or isinstance(data.get(key), bool):
+            return f"{key} is {shown(data.get(key))}"
+    for name, rec in data["machines"].items():
+        if not isinstance(rec, dict):
+            return f"machines.{clip(name)} is {shown(rec)}"
+    for name, rec in data["nodes"].items():
+        steps = rec.get("steps") if isinstance(rec, dict) else None
+        if not isinstance(steps, dict) or not all(isinstance(v, dict) for v in steps.values()):
+            return f"nodes.{clip(name)}.steps is not a mapping of step records"
+    return None
 
 
 def forget_state(paths: LabPaths) -> bool:

@@ -14,7 +14,7 @@ from typing import Any
 from labctl.lab import events as ev
 from labctl.lab.lifecycle import driver_for, open_session
 from labctl.lab.paths import LabPaths
-from labctl.spec.model import load_spec
+from labctl.spec import load_spec
 from labctl.errors import LabError
 
 

@@ -25,7 +25,7 @@ from labctl.bootstrap.steps import (
 )
 from labctl.lab.fsutil import atomic_write
 from labctl.lab.paths import LabPaths
-from labctl.spec.model import LabSpec, Node
+from labctl.spec import LabSpec, Node
 
 # Rendered names we own inside scripts/<node>/: only these are ever deleted.
 _OWNED = re.compile(r"^(\d\d-[a-z0-9-]+\.sh|facts\.sh)$")
@@ -188,7 +188,7 @@ def render_node_scripts(spec: LabSpec, node: Node, env=None) -> dict[str, str]:
 def render_lab(spec: LabSpec, paths: LabPaths) -> RenderResult:
     """Write <lab>/Vagrantfile and <lab>/scripts/<node>/*.sh. Validate the spec first
     (callers normally have, via load_spec) so nothing is written for a bad spec."""
-    from labctl.spec.model import validate
+    from labctl.spec import validate
 
     validate(spec)
     env = _environment()
@@ -224,7 +224,7 @@ def _remove_stale(paths: LabPaths, keep: set[Path]) -> list[Path]:
 def render_lab_dir(paths: LabPaths) -> tuple[RenderResult, list[str]]:
     """`labctl render`: load the lab's spec (lab.yaml or the default), validate it and
     render. Returns the result and the spec's warnings. A bad spec writes nothing."""
-    from labctl.spec.model import load_spec, validate
+    from labctl.spec import load_spec, validate
 
     spec = load_spec(paths.root)
     warnings = validate(spec)

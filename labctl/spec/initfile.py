@@ -13,15 +13,11 @@ from pathlib import Path
 
 from labctl.lab.fsutil import atomic_write
 from labctl.lab.paths import LabPaths
-from labctl.spec.model import (
-    MAX_WORKERS,
-    MIN_WORKERS,
-    SUPPORTED_KUBERNETES,
-    LabSpec,
-    default_spec,
-    validate,
-)
-from labctl.errors import ExitCode, LabError
+from labctl.spec.defaults import default_spec
+from labctl.spec.limits import MAX_WORKERS, MIN_WORKERS, SUPPORTED_KUBERNETES
+from labctl.spec.model import LabSpec
+from labctl.spec.rules import validate
+from labctl.errors import ExitCode, LabError, SpecError, UsageError
 
 
 class SpecExists(LabError):
@@ -112,7 +108,11 @@ def spec_yaml(spec: LabSpec) -> str:
 def init_lab(paths: LabPaths, *, workers: int = 2, name: str | None = None, force: bool = False) -> InitResult:
     """Write <lab>/lab.yaml for the course's lab with ``workers`` workers."""
     spec = default_spec(workers=workers, name=name)
-    warnings = tuple(validate(spec))  # a bad --name fails here, before anything is written
+    try:
+        warnings = tuple(validate(spec))  # a bad --name fails here, before anything is written
+    except SpecError as err:
+        # The default spec breaks no rule but the name: that is bad command-line input.
+        raise UsageError(f"--{err.message}", hint=err.hint) from None
     exists = paths.spec.exists()
     if exists and not force:
         raise SpecExists(

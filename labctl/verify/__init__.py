@@ -74,7 +74,7 @@ def verify(
     ``strict`` (default: ``all_checks``) makes a skipped check count as failed.
     """
     from labctl.lab.paths import LabPaths
-    from labctl.spec.model import load_spec
+    from labctl.spec import load_spec
     from labctl.verify.context import VerifyContext
     from labctl.verify.runner import run_checks
     from labctl.kube.client import KubeClient

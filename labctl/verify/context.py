@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from labctl.spec.model import LabSpec
+from labctl.spec import LabSpec
 from labctl.verify.probes import NodeRunner
 from labctl.errors import LabError
 

@@ -11,7 +11,7 @@ from labctl.bootstrap.model import PHASES
 from labctl.bootstrap.steps import STEPS
 from labctl.lab.paths import LabPaths
 from labctl.render.lab import render_lab
-from labctl.spec.model import default_spec
+from labctl.spec import default_spec
 from labctl.remote.ssh import SSHSession
 
 pytestmark = pytest.mark.slow

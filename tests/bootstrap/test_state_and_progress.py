@@ -53,12 +53,18 @@ def test_a_new_run_keeps_the_last_known_steps_until_it_replaces_them(tmp_path):
     assert s["result"] == "running" and s["nodes"]["n1"]["steps"]["swap"]["status"] == "done"
 
 
-def test_unreadable_state_is_no_state(tmp_path):
+def test_missing_state_is_no_state_and_a_damaged_one_is_named(tmp_path):
+    # issue 12: a state.json that is not labctl's is a clear LAB_FOLDER error, not ignored.
+    import pytest
+
+    from labctl.errors import LabFolderError
+
     paths = LabPaths(tmp_path)
     assert read_state(paths) is None
     paths.meta.mkdir()
     paths.state.write_text("{not json")
-    assert read_state(paths) is None
+    with pytest.raises(LabFolderError, match="state.json is damaged"):
+        read_state(paths)
 
 
 def test_secrets_are_redacted_from_event_messages():

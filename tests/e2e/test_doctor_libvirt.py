@@ -15,7 +15,7 @@ import pytest
 
 from labctl.host import doctor_libvirt
 from labctl.host.doctor import FAIL, OK, WARN, check, gather
-from labctl.spec.model import Libvirt, default_spec
+from labctl.spec import Libvirt, default_spec
 
 PLUGIN_LIST = "vagrant-libvirt (0.11.2, system)\n"
 NO_PLUGINS = "No plugins installed.\n"

@@ -175,7 +175,7 @@ def fake_lab(sshd_factory, fake_vagrant, tmp_path_factory, monkeypatch) -> Itera
     def make(workers: int = 2, *, delay: float = 0.0, name: str | None = None, write_spec: bool = False) -> FakeLab:
         from labctl.spec.initfile import init_lab
         from labctl.lab.paths import LabPaths
-        from labctl.spec.model import default_spec
+        from labctl.spec import default_spec
 
         base = tmp_path_factory.mktemp("fakelab")
         lab_dir = base / "lab"

@@ -15,7 +15,7 @@ import pytest
 
 from labctl.host import doctor
 from labctl.host.doctor import FAIL, OK, WARN, Route, check, gather, parse_ip_json_routes, parse_proc_net_route, require_ready
-from labctl.spec.model import default_spec
+from labctl.spec import default_spec
 from labctl.errors import ExitCode, HostNotReady
 
 VBOX_MODULE_WARNING = (

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from labctl.spec.model import LabSpec, Libvirt, MetalLB, Network, Node, default_spec
+from labctl.spec import LabSpec, Libvirt, MetalLB, Network, Node, default_spec
 
 
 def custom_network_spec() -> LabSpec:

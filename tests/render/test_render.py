@@ -14,7 +14,7 @@ import yaml
 from labctl.bootstrap import steps as cat
 from labctl.lab.paths import LabPaths
 from labctl.render.lab import join_configuration, kubeadm_init_config, render_lab, render_vagrantfile, ruby_string
-from labctl.spec.model import Box, default_spec
+from labctl.spec import Box, default_spec
 from labctl.errors import SpecError
 from tests.render.conftest import SPECS, custom_network_spec, libvirt_spec
 

@@ -14,7 +14,7 @@ from labctl.bootstrap import hints
 from labctl.bootstrap.steps import EXIT_UNREACHABLE
 from labctl.lab.paths import LabPaths
 from labctl.render.lab import render_lab
-from labctl.spec.model import default_spec
+from labctl.spec import default_spec
 
 
 def _stub(bin_dir: Path, name: str, script: str) -> None:

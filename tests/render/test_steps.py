@@ -14,7 +14,7 @@ from labctl.bootstrap.facts import node_list, parse_facts
 from labctl.bootstrap.model import PHASES
 from labctl.lab.paths import LabPaths
 from labctl.render.lab import render_lab, render_node_scripts
-from labctl.spec.model import default_spec
+from labctl.spec import default_spec
 from labctl.resources import playbooks_dir
 
 # What facts.sh prints on a fresh Ubuntu 22.04 box before any step ran.

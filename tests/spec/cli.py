@@ -8,7 +8,7 @@ from pathlib import Path
 import yaml
 
 from labctl.spec.initfile import spec_yaml
-from labctl.spec.model import default_spec
+from labctl.spec import default_spec
 
 
 @dataclass

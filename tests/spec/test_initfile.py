@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from labctl.spec.initfile import spec_yaml
-from labctl.spec.model import LabSpec, Node, default_spec, load_spec, spec_from_dict
+from labctl.spec import LabSpec, Node, default_spec, load_spec, spec_from_dict
 from labctl.errors import ExitCode
 from tests.spec.cli import run_cli
 

@@ -167,7 +167,7 @@ def test_empty_lab_yaml_is_the_default_lab(tmp_path, capsys):
 
 
 def test_a_partial_lab_yaml_takes_defaults_for_the_rest(tmp_path):
-    from labctl.spec.model import default_spec, load_spec
+    from labctl.spec import default_spec, load_spec
 
     write_lab(tmp_path, "name: other-lab\ncalico:\n  version: v3.25.2\n")
     spec = load_spec(tmp_path)
@@ -186,7 +186,7 @@ def test_networks_conf_allows_a_network_outside_the_vbox_range(tmp_path, capsys)
 
 
 def test_libvirt_ignores_the_vbox_range(tmp_path):
-    from labctl.spec.model import load_spec
+    from labctl.spec import load_spec
 
     data = default_dict()
     data["provider"] = "libvirt"
@@ -208,7 +208,7 @@ def test_missing_course_node_is_a_warning_not_an_error(tmp_path, capsys):
 
 
 def test_v_prefixed_kubernetes_version_keeps_package_names_plain():
-    from labctl.spec.model import spec_from_dict
+    from labctl.spec import spec_from_dict
 
     spec = spec_from_dict({"kubernetes": {"version": "v1.27.16"}})
     assert spec.kubernetes.minor == "1.27"
@@ -216,16 +216,37 @@ def test_v_prefixed_kubernetes_version_keeps_package_names_plain():
 
 
 def test_worker_count_range_through_init(tmp_path, capsys):
+    # A count on the command line is command-line input: exit USAGE (issue 12), not SPEC_INVALID.
     res = run_cli(capsys, "-C", str(tmp_path), "init", "--nodes", "10")
-    assert res.code == ExitCode.SPEC_INVALID
+    assert res.code == ExitCode.USAGE
     assert "--nodes:" in res.err
     assert not (tmp_path / "lab.yaml").exists()
     res = run_cli(capsys, "-C", str(tmp_path), "init", "--nodes", "-1")
-    assert res.code == ExitCode.SPEC_INVALID
+    assert res.code == ExitCode.USAGE
     assert not (tmp_path / "lab.yaml").exists()
 
 
 def test_init_refuses_an_invalid_name(tmp_path, capsys):
     res = run_cli(capsys, "-C", str(tmp_path), "init", "--name", "My Lab")
-    assert res.code == ExitCode.SPEC_INVALID and "name:" in res.err
+    assert res.code == ExitCode.USAGE and "--name:" in res.err
     assert not (tmp_path / "lab.yaml").exists()
+
+
+def test_the_rules_run_once_per_spec_across_up_s_stages(tmp_path):
+    """issue 13: validate ran about four times per `up`; now load checks, later calls remember."""
+    import uuid
+
+    from labctl.lab.lifecycle import resolve_spec
+    from labctl.lab.paths import LabPaths
+    from labctl.render.lab import render_lab
+    from labctl.spec import validate
+    from labctl.spec.rules import rule_runs
+
+    data = default_dict()
+    data["name"] = f"once-{uuid.uuid4().hex[:8]}"  # a spec no earlier test has checked
+    write_lab(tmp_path, data)
+    before = rule_runs()
+    spec = resolve_spec(LabPaths(tmp_path))  # up's "validate" stage: load_spec, then validate
+    validate(spec)  # up's warnings
+    render_lab(spec, LabPaths(tmp_path))  # render validates again before writing
+    assert rule_runs() - before == 1

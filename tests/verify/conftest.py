@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from labctl.spec.model import LabSpec, MetalLB, Network, default_nodes, validate
+from labctl.spec import LabSpec, MetalLB, Network, default_nodes, validate
 from tests.verify.netfakes import DnsServer, HttpServer, SilentListener
 
 

@@ -165,7 +165,7 @@ def test_pod3_on_the_wrong_node(lab, vctx):
 def test_pod3_and_pod4_skip_without_k8s_node1(lab, vctx):
     from dataclasses import replace
 
-    from labctl.spec.model import default_nodes
+    from labctl.spec import default_nodes
 
     vctx.spec = replace(vctx.spec, nodes=default_nodes(0, vctx.spec.network))
     lab.publish()

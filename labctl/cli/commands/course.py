@@ -11,7 +11,7 @@ from typing import Annotated, List, Optional
 import typer
 
 from labctl.cli import app
-from labctl.cli.context import get
+from labctl.cli.context import get, seconds
 
 json_option = Annotated[bool, typer.Option("--json", help="Print the result as one JSON object.")]
 exercises_argument = Annotated[
@@ -21,7 +21,7 @@ exercises_argument = Annotated[
 all_option = Annotated[bool, typer.Option("--all", help="Every exercise of the course.")]
 timeout_option = Annotated[
     float,
-    typer.Option("--timeout", metavar="SECONDS", help="How long to wait for old objects to go away."),
+    typer.Option("--timeout", metavar="SECONDS", callback=seconds, help="How long to wait for old objects to go away."),
 ]
 
 

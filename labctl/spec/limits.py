@@ -1,0 +1,35 @@
+"""What a lab may be: supported releases, roles, sizes and the networks to keep clear of.
+
+Plain constants, shared by the model, the rules and the defaults (no imports, so any
+of them can use these without a cycle).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+
+SPEC_FILE = "lab.yaml"
+
+# Kubernetes minor -> newest patch release; labctl pins the package version to these.
+SUPPORTED_KUBERNETES = {"1.27": "1.27.16"}
+# Patch releases of 1.27 that were published on pkgs.k8s.io.
+SUPPORTED_PATCHES = {f"1.27.{p}" for p in range(0, 17)}
+PROVIDERS = ("virtualbox", "libvirt")
+ROLES = ("master", "worker")
+MIN_WORKERS, MAX_WORKERS = 0, 9  # .31-.39 stay below the MetalLB pool in the default net
+# kubeadm preflight (NumCPU, Mem) for the control plane.
+MASTER_MIN_CPUS, MASTER_MIN_MEMORY_MB = 2, 1700
+# pod-4 requests 1Gi on k8s-node1; kubelet reserves ~100Mi and Calico, kube-proxy and
+# MetalLB's speaker take some more, so a worker below this cannot schedule it.
+WORKER_MIN_MEMORY_MB = 1536
+# VirtualBox >= 6.1.28 on Linux/macOS accepts host-only addresses only here unless
+# /etc/vbox/networks.conf says otherwise.
+VBOX_DEFAULT_RANGE = ipaddress.ip_network("192.168.56.0/21")
+# Every VirtualBox NAT adapter has this address; a lab network containing it breaks nodes.
+VBOX_NAT_NET = ipaddress.ip_network("10.0.2.0/24")
+COURSE_NODE = "k8s-node1"
+LIBVIRT_DRIVERS = ("kvm", "qemu")
+LIBVIRT_CPU_MODES = ("host-passthrough", "host-model", "custom")
+
+# Per-role defaults: fit a 16 GB laptop (1+2 nodes = 6 GB) and kubeadm's preflight.
+ROLE_DEFAULTS = {"master": {"cpus": 2, "memory": 2048}, "worker": {"cpus": 2, "memory": 2048}}
