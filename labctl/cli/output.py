@@ -10,7 +10,9 @@ from labctl.errors import LabError, clip
 
 
 # An error is one line: long enough for a path and a command, never a pasted file.
-MESSAGE_MAX, HINT_MAX, EVIDENCE_MAX = 600, 300, 300
+# A hint is labctl's own sentence (values in it are cut where they are quoted), so its
+# bound only guards against a runaway list: cutting it would leave half a sentence.
+MESSAGE_MAX, HINT_MAX, EVIDENCE_MAX = 600, 1200, 300
 
 
 def print_error(err: LabError, *, as_json: bool = False) -> None:
