@@ -109,14 +109,15 @@ def find_vboxmanage(
         return on_path, True
     candidates: list[str] = []
     if host_os == WINDOWS:
+        # Windows variable names are case-insensitive (os.environ upper-cases them).
+        upper = {k.upper(): v for k, v in env.items()}
         for var in WINDOWS_VBOX_ENV:
             # May hold several folders separated by ";" (Vagrant splits it the same way).
-            candidates += [ntpath.join(d, exe) for d in env.get(var, "").split(";") if d.strip()]
-        for var in ("ProgramFiles", "PROGRAMFILES", "ProgramW6432"):
-            if env.get(var):
-                candidates.append(ntpath.join(env[var], "Oracle", "VirtualBox", exe))
-        candidates.append(ntpath.join((env.get("SystemDrive") or env.get("SYSTEMDRIVE") or "C:") + "\\",
-                                      "Program Files", "Oracle", "VirtualBox", exe))
+            candidates += [ntpath.join(d, exe) for d in upper.get(var, "").split(";") if d.strip()]
+        for var in ("PROGRAMFILES", "PROGRAMW6432"):
+            if upper.get(var):
+                candidates.append(ntpath.join(upper[var], "Oracle", "VirtualBox", exe))
+        candidates.append(ntpath.join((upper.get("SYSTEMDRIVE") or "C:") + "\\", "Program Files", "Oracle", "VirtualBox", exe))
     elif host_os == MACOS:
         candidates += [MACOS_VBOXMANAGE, posixpath.join("/usr/local/bin", exe)]
     # Linux packages put VBoxManage in /usr/bin, on every PATH: nothing else to look at.
