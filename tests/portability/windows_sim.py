@@ -57,10 +57,15 @@ for _name in _SIGNALS_GONE:
 _real_open = io.open
 
 
-def _windows_open(file, mode="r", buffering=-1, encoding=None, errors=None, newline=None, closefd=True, opener=None):
-    if "b" not in mode and newline is None and any(c in mode for c in "wax+"):
-        newline = "\r\n"
-    return _real_open(file, mode, buffering, encoding, errors, newline, closefd, opener)
+class _WindowsOpen:
+    """open() with Windows' text-mode newline translation. A class instance, not a
+    function: Python 3.10's pathlib keeps ``io.open`` as a class attribute
+    (_NormalAccessor.open), where a plain function would become a bound method."""
+
+    def __call__(self, file, mode="r", buffering=-1, encoding=None, errors=None, newline=None, closefd=True, opener=None):
+        if "b" not in mode and newline is None and any(c in mode for c in "wax+"):
+            newline = "\r\n"
+        return _real_open(file, mode, buffering, encoding, errors, newline, closefd, opener)
 
 
-builtins.open = io.open = _windows_open
+builtins.open = io.open = _WindowsOpen()
