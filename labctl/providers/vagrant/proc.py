@@ -74,6 +74,24 @@ def _signal_tree(tree: list[psutil.Process], interrupt: bool) -> None:
                 p.terminate()
 
 
+def _running(p: psutil.Process) -> bool:
+    # A zombie has ended; where PID 1 does not reap orphans (containers) it stays listed.
+    try:
+        return p.is_running() and p.status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False
+
+
+def _wait_gone(procs: list[psutil.Process], timeout: float) -> list[psutil.Process]:
+    """Wait until every process has ended or ``timeout`` passed; the ones still running."""
+    end = time.monotonic() + timeout
+    alive = [p for p in procs if _running(p)]
+    while alive and time.monotonic() < end:
+        time.sleep(0.05)
+        alive = [p for p in alive if _running(p)]
+    return alive
+
+
 def _kill_tree(proc: subprocess.Popen, grace: float, interrupt: bool = False) -> None:
     """Ask vagrant's tree to stop (SIGTERM, or Ctrl-C when ``interrupt``), give it
     ``grace`` seconds, then kill whatever of it is left. Children (VBoxManage, ssh) may
@@ -89,14 +107,14 @@ def _kill_tree(proc: subprocess.Popen, grace: float, interrupt: bool = False) ->
         if proc.poll() is None:
             # Anything vagrant started during the grace period belongs to the tree too.
             children += [p for p in _tree(proc.pid)[1:] if p not in children]
-        _, alive = psutil.wait_procs(children, timeout=max(0.0, end - time.monotonic()))
+        alive = _wait_gone(children, max(0.0, end - time.monotonic()))
         if proc.poll() is None:
             with contextlib.suppress(OSError):
                 proc.kill()
         for p in alive:
             with contextlib.suppress(psutil.Error):
                 p.kill()
-        psutil.wait_procs(alive, timeout=5)
+        _wait_gone(alive, 5)
     proc.wait()
 
 
