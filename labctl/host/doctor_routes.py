@@ -18,6 +18,12 @@ if TYPE_CHECKING:
 _HOST_ONLY_DEVS = re.compile(r"^(vboxnet\d+|virbr\d+|vnet\d+)$|-hostonly$")
 
 
+def _is_host_only(dev: str, net: ipaddress.IPv4Network | ipaddress.IPv6Network) -> bool:
+    # Windows names the interface by its address: VirtualBox's host-only adapter holds
+    # the network's first address (192.168.56.1), where a LAN's DHCP gives the router.
+    return bool(_HOST_ONLY_DEVS.search(dev)) or dev == f"if {next(net.hosts(), '')}"
+
+
 def check_routes(spec: LabSpec, host: HostFacts) -> list[Finding]:
     if host.routes is None:
         return [Finding("routes", WARN, "could not read the host's routing table", "check by hand that no host network overlaps " + spec.network.host_only)]
@@ -39,7 +45,8 @@ def check_routes(spec: LabSpec, host: HostFacts) -> list[Finding]:
         for field_name, net in nets.items():
             if not dst.overlaps(net):
                 continue
-            if field_name == "network.host_only" and dst == net and _HOST_ONLY_DEVS.search(route.dev):
+            # The lab's own adapter: its network route (and, on Windows, its /32 host routes).
+            if field_name == "network.host_only" and dst.subnet_of(net) and _is_host_only(route.dev, net):
                 continue
             if field_name == "network.host_only":
                 out.append(Finding("routes", FAIL, f"the host routes {dst} via {route.dev}, which overlaps {field_name} {net}",

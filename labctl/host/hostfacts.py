@@ -7,7 +7,6 @@ judgement is elsewhere and takes HostFacts as data, so tests inject facts.
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import shutil
@@ -18,13 +17,8 @@ from pathlib import Path
 
 from labctl.host import doctor_libvirt
 from labctl.host.doctor_libvirt import LibvirtFacts
-from labctl.host.platform import HostInfo, gather_host
-
-
-@dataclass(frozen=True)
-class Route:
-    dst: str  # "default" or a CIDR
-    dev: str
+from labctl.host.platform import HostInfo, gather_host, run_command
+from labctl.host.routetable import Route, parse_ip_json_routes, parse_proc_net_route, read_routes  # noqa: F401
 
 
 @dataclass(frozen=True)
@@ -73,47 +67,6 @@ def tool_version(exe: str, env: Mapping[str, str], path: str | None = None) -> T
     return ToolVersion(installed=True, version=".".join(matches[-1]), raw=out, path=path)
 
 
-def parse_ip_json_routes(text: str) -> tuple[Route, ...]:
-    """Routes from `ip -j route` output."""
-    return tuple(Route(str(r.get("dst", "")), str(r.get("dev", ""))) for r in json.loads(text or "[]"))
-
-
-def parse_proc_net_route(text: str) -> tuple[Route, ...]:
-    """Routes from /proc/net/route (little-endian hex destination and mask)."""
-    import ipaddress
-
-    routes = []
-    for line in text.splitlines()[1:]:
-        cols = line.split()
-        if len(cols) < 8:
-            continue
-        dev, dst_hex, mask_hex = cols[0], cols[1], cols[7]
-        dst = ipaddress.IPv4Address(int.from_bytes(bytes.fromhex(dst_hex), "little"))
-        mask = ipaddress.IPv4Address(int.from_bytes(bytes.fromhex(mask_hex), "little"))
-        if int(mask) == 0:
-            routes.append(Route("default", dev))
-        else:
-            routes.append(Route(str(ipaddress.IPv4Network(f"{dst}/{mask}", strict=False)), dev))
-    return tuple(routes)
-
-
-def read_routes(env: Mapping[str, str]) -> tuple[Route, ...] | None:
-    """The host's IPv4 routes (Linux); None where they cannot be read."""
-    ip = shutil.which("ip", path=env.get("PATH", "")) or shutil.which("ip")
-    if ip:
-        try:
-            proc = subprocess.run([ip, "-j", "-4", "route", "show", "table", "main"], capture_output=True, text=True,
-                                  timeout=10, stdin=subprocess.DEVNULL)
-            if proc.returncode == 0:
-                return parse_ip_json_routes(proc.stdout)
-        except (OSError, subprocess.TimeoutExpired, ValueError):
-            pass
-    try:
-        return parse_proc_net_route(Path("/proc/net/route").read_text())
-    except OSError:
-        return None
-
-
 def _existing(path: Path) -> Path:
     while not path.exists() and path != path.parent:
         path = path.parent
@@ -142,7 +95,7 @@ def gather(
         memory_mb=host.memory_mb,
         disk_free_mb=shutil.disk_usage(where).free // (1024 * 1024),
         disk_path=str(where),
-        routes=tuple(routes) if routes is not None else read_routes(env),
+        routes=tuple(routes) if routes is not None else read_routes(env, host.os, run_command),
         libvirt=doctor_libvirt.gather(env) if provider == "libvirt" else None,
         host=host,
     )
