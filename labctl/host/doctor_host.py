@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from labctl.host.boxes import box_arch, default_box
 from labctl.host.findings import FAIL, OK, WARN, Finding
 from labctl.host.hostfacts import HostFacts
-from labctl.host.platform import ARM64, WINDOWS
+from labctl.host.platform import ARM64, MACOS, WINDOWS
 
 if TYPE_CHECKING:
     from labctl.spec.model import LabSpec
@@ -24,7 +24,7 @@ HOST_COMFORT_MEMORY_MB = 3072
 SSH_CLIENT_FIX = {
     WINDOWS: "add Windows' OpenSSH client (Settings > System > Optional features > OpenSSH Client, or in an "
              "administrator PowerShell `Add-WindowsCapability -Online -Name OpenSSH.Client~~~~0.0.1.0`)",
-    "macos": "macOS ships /usr/bin/ssh: put /usr/bin back on PATH",
+    MACOS: "macOS ships /usr/bin/ssh: put /usr/bin back on PATH",
 }
 
 

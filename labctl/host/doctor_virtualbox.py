@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from labctl.host.boxes import ARM64_MIN_VIRTUALBOX, default_box
 from labctl.host.findings import FAIL, OK, WARN, Finding, version_tuple
 from labctl.host.hostfacts import HostFacts, ToolVersion
-from labctl.host.platform import ARM64, WINDOWS, HostInfo
+from labctl.host.platform import ARM64, LINUX, WINDOWS, HostInfo
 
 if TYPE_CHECKING:
     from labctl.spec.model import LabSpec
@@ -81,7 +81,7 @@ def apple_silicon_fix() -> str:
 def findings(spec: LabSpec, facts: HostFacts) -> list[Finding]:
     vb, vg, host = facts.virtualbox, facts.vagrant, facts.host
     if not vb.installed:
-        where = "on PATH" + (" or where the VirtualBox installer puts it" if host and host.os != "linux" else "")
+        where = "on PATH" + (" or where the VirtualBox installer puts it" if host and host.os != LINUX else "")
         return [Finding("virtualbox", FAIL, f"VirtualBox is not installed (VBoxManage not found {where})", install_fix(host, vg))]
     if vb.error:
         return [Finding("virtualbox", FAIL, f"VirtualBox does not work: {vb.error}",
