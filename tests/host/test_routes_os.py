@@ -3,8 +3,6 @@ from their real output shapes, and the doctor's overlap check on them."""
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 from labctl.host.doctor import FAIL, OK, check
 from labctl.host.hostfacts import HostFacts, ToolVersion
 from labctl.host.platform import CommandOutput
