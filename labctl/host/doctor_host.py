@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from labctl.host.boxes import box_arch, default_box
 from labctl.host.findings import FAIL, OK, WARN, Finding
 from labctl.host.hostfacts import HostFacts
-from labctl.host.platform import ARM64, MACOS, WINDOWS
+from labctl.host.platform import AMD64, ARM64, MACOS, WINDOWS
 
 if TYPE_CHECKING:
     from labctl.spec.model import LabSpec
@@ -44,6 +44,8 @@ def check_host(spec: LabSpec, facts: HostFacts) -> list[Finding]:
 def _box(spec: LabSpec, facts: HostFacts) -> list[Finding]:
     host = facts.host
     assert host is not None
+    if host.arch not in (AMD64, ARM64):
+        return []  # an architecture labctl has no box table for: nothing to judge
     box = f"box {spec.box.name} {spec.box.version}"
     built_for = box_arch(spec.box.name, spec.box.version, spec.provider)
     want = default_box(spec.provider, host.arch)

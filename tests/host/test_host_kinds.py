@@ -155,6 +155,11 @@ def test_linux_arm64_with_virtualbox_gets_the_arm64_box_too():
     assert f.level == FAIL and "202510.26.0" in f.fix
 
 
+def test_an_unknown_architecture_gets_no_box_verdict():
+    f = _by_id(check(default_spec(), _facts(_host(LINUX, "riscv64"))))
+    assert "box" not in f and f["host"].message.startswith("Linux riscv64")
+
+
 # ------------------------------------------------------------------ gathered, not only judged
 
 

@@ -9,7 +9,8 @@
 What stays: the interpreter's own POSIX internals (``posix``, ``_posixsubprocess``) that
 ``subprocess``, ``shutil`` and ``os.path`` use under the hood, and psutil, imported
 before anything is removed (it selects its Linux or Windows backend at import and reads
-os.sysconf then; its Windows backend is psutil's own, tested upstream). filelock is NOT
+os.sysconf then; its Windows backend is psutil's own, tested upstream), and asyncio (the
+same for the stdlib's event loop, reached through kubernetes -> google-auth). filelock is NOT
 pre-imported: it must cope with a missing fcntl, as on Windows.
 """
 
@@ -21,6 +22,10 @@ import signal
 import sys
 
 import psutil  # noqa: F401 - see above
+
+# The stdlib's own platform backends, chosen at import like psutil's: on 3.12+ asyncio's
+# unix_events reads os.sysconf('SC_IOV_MAX') at import; Windows imports windows_events.
+import asyncio  # noqa: F401, E402
 
 BLOCKED = {"fcntl", "termios", "pwd", "grp", "resource", "tty", "pty", "syslog", "crypt", "spwd", "posix_ipc"}
 
