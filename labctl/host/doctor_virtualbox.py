@@ -140,4 +140,4 @@ def _windows_hypervisor(vb: ToolVersion, host: HostInfo) -> list[Finding]:
                         "install VirtualBox 7, or " + HYPERV_FIX)]
     return [Finding("hyper-v", WARN,
                     f"a hypervisor runs Windows ({hv.evidence}): VirtualBox {vb.version} runs the VMs on top of it through "
-                    "the Windows Hypervisor Platform, several times slower, and some VMs fail to boot", HYPERV_FIX)]
+                    "the Windows Hypervisor Platform: noticeably slower (a turtle icon in the VM window), and some guests fail to boot", HYPERV_FIX)]

@@ -1,4 +1,4 @@
-"""Every file labctl writes has LF line endings on every host: rendered scripts run in
+"""Every file labctl writes (rendered files, lab.yaml, lock, known_hosts, vagrant and node logs) has LF line endings on every host: rendered scripts run in
 Linux VMs (bash chokes on "\\r") and the Vagrantfile is compared byte for byte on
 re-render. Proven under windows_sim.py, where a text-mode write without an explicit
 newline gets CRLF exactly as on Windows, and from a checkout whose templates have CRLF
@@ -38,12 +38,17 @@ from labctl.lab.lock import lab_lock
 from labctl.lab.paths import LabPaths
 from labctl.providers.vagrant.proc import LoggedProcess
 from labctl.remote.hostkeys import HostKey, verify_or_pin
+from labctl.remote.log import NodeLog, Redactor
 
 lab = Path(sys.argv[1])
 with lab_lock(LabPaths(lab), "up"):
     verify_or_pin(lab / ".labctl" / "known_hosts", "k8s-master", "127.0.0.1", 2222, HostKey("ssh-ed25519", "AAAAC3Nza"))
     p = LoggedProcess([sys.executable, "-c", "print('one'); print('two')"], cwd=lab, env={}, log_path=lab / ".labctl" / "logs" / "x.log")
     print(p.wait(deadline=60, grace=1).rc)
+node_log = NodeLog(lab / ".labctl" / "logs" / "k8s-master.log", Redactor())
+node_log.event("connected")
+node_log.lines("stdout", ["a", "b"])
+node_log.close()
 """
 
 
@@ -59,6 +64,7 @@ def test_lock_known_hosts_and_logs_are_lf_under_windows_text_mode(windows_like, 
     log = (lab / ".labctl" / "logs" / "x.log").read_bytes()
     assert b"one\ntwo\n" in log
     assert (lab / ".labctl" / "known_hosts").read_bytes().count(b"\n") == 1
+    assert (lab / ".labctl" / "logs" / "k8s-master.log").read_bytes().count(b"\n") == 3
     assert _crlf_files(lab) == []
 
 
