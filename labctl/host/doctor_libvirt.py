@@ -15,9 +15,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from labctl.host.findings import FAIL, OK, WARN, Finding
+
 if TYPE_CHECKING:
-    from labctl.host.doctor import Finding
-    from labctl.spec import LabSpec
+    from labctl.spec.model import LabSpec
 
 # vagrant-libvirt connects here unless told otherwise (its `uri`/`qemu_use_session`).
 DEFAULT_URI = "qemu:///system"
@@ -77,9 +78,7 @@ def gather(env: Mapping[str, str]) -> LibvirtFacts:
     )
 
 
-def findings(spec: "LabSpec", facts: LibvirtFacts | None, vagrant_installed: bool) -> list["Finding"]:
-    from labctl.host.doctor import FAIL, OK, WARN, Finding
-
+def findings(spec: "LabSpec", facts: LibvirtFacts | None, vagrant_installed: bool) -> list[Finding]:
     if facts is None:
         return [Finding("provider", WARN, "provider libvirt: the host's libvirt was not probed", "run `labctl doctor`")]
     out: list[Finding] = []

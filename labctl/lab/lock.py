@@ -1,50 +1,59 @@
 """One command at a time may change a lab.
 
-An advisory ``flock`` on ``.labctl/lock``: the kernel drops it when the holder dies, so a
-crashed or killed labctl never leaves a stale lock behind. The holder writes its PID and
-command into the file so the refusal can say who holds it.
+An OS file lock on ``.labctl/lock`` through ``filelock`` (flock on POSIX, msvcrt on
+Windows): the OS drops it when the holder dies, so a crashed or killed labctl never
+leaves a stale lock behind. The holder writes its PID and command into a file beside it
+(``lock.holder``) so the refusal can say who holds it. Not into the lock file itself:
+filelock may truncate that file when a second process opens it, and Windows does not let
+a second process read a locked region.
 """
 
 from __future__ import annotations
 
-import fcntl
+import contextlib
 import json
 import os
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
-from labctl.lab.paths import LabPaths
+import filelock
+
 from labctl.errors import LabLocked
+from labctl.lab.paths import LabPaths
+
+
+def holder_path(paths: LabPaths) -> Path:
+    return Path(paths.lock).with_name(Path(paths.lock).name + ".holder")
 
 
 @contextmanager
 def lab_lock(paths: LabPaths, command: str) -> Iterator[None]:
     paths.meta.mkdir(parents=True, exist_ok=True)
-    fd = os.open(paths.lock, os.O_RDWR | os.O_CREAT, 0o644)
+    lock = filelock.FileLock(str(paths.lock), timeout=0)
     try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = _read_holder(fd)
-            raise LabLocked(
-                f"another labctl command is changing this lab ({holder})",
-                hint="wait for it to finish, or stop it (Ctrl-C) and run your command again",
-            ) from None
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, json.dumps({"pid": os.getpid(), "command": command, "since": time.time()}).encode(), 0)
-        try:
-            yield
-        finally:
-            os.ftruncate(fd, 0)
-            fcntl.flock(fd, fcntl.LOCK_UN)
+        lock.acquire()
+    except filelock.Timeout:
+        raise LabLocked(
+            f"another labctl command is changing this lab ({_read_holder(holder_path(paths))})",
+            hint="wait for it to finish, or stop it (Ctrl-C) and run your command again",
+        ) from None
+    holder = holder_path(paths)
+    try:
+        # Bytes, not text mode: the same file on every host (no CRLF on Windows).
+        holder.write_bytes(json.dumps({"pid": os.getpid(), "command": command, "since": time.time()}).encode())
+        yield
     finally:
-        os.close(fd)
+        with contextlib.suppress(OSError):
+            holder.unlink()
+        lock.release()
 
 
-def _read_holder(fd: int) -> str:
+def _read_holder(holder: Path) -> str:
     try:
-        info = json.loads(os.pread(fd, 4096, 0) or b"{}")
+        info = json.loads(holder.read_bytes() or b"{}")
         return f"`labctl {info.get('command', '?')}`, pid {info.get('pid', '?')}"
     except (OSError, ValueError):
+        # The holder has the lock but has not written its name yet (or just removed it).
         return "holder unknown"

@@ -13,12 +13,12 @@ by this lab moments ago); a later different key for the same node is refused unt
 
 from __future__ import annotations
 
-import fcntl
-import os
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+
+import filelock
 
 from labctl.lab.fsutil import atomic_write
 from labctl.errors import ExitCode, LabError
@@ -76,13 +76,11 @@ def _render(lines: Iterable[_Line]) -> str:
 @contextmanager
 def _locked(known_hosts: Path) -> Iterator[None]:
     # Nodes connect in parallel threads or processes; serialise read-modify-write.
+    # filelock: flock on POSIX, msvcrt on Windows; one lock object per call, so threads
+    # of one process exclude each other just as processes do.
     known_hosts.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(f"{known_hosts}.lock", os.O_RDWR | os.O_CREAT, 0o600)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
+    with filelock.FileLock(f"{known_hosts}.lock"):
         yield
-    finally:
-        os.close(fd)
 
 
 def _read(known_hosts: Path) -> list[_Line]:

@@ -63,7 +63,8 @@ class NodeLog:
         with self._lock:
             if self._fh is None:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
-                self._fh = open(self.path, "a", encoding="utf-8")  # noqa: SIM115 - kept open for the session
+                # newline="\n": LF on every host (text mode writes CRLF on Windows).
+                self._fh = open(self.path, "a", encoding="utf-8", newline="\n")  # noqa: SIM115 - kept open for the session
             self._fh.write(text)
             self._fh.flush()
 

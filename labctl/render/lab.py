@@ -167,9 +167,13 @@ def _context(spec: LabSpec, node: Node | None = None) -> dict:
     return ctx
 
 
-def render_vagrantfile(spec: LabSpec, env=None) -> str:
+def render_vagrantfile(spec: LabSpec, env=None, lab_dir: Path | None = None) -> str:
+    from labctl.host.vmnames import lab_folder_id
+
     env = env or _environment()
-    return env.get_template("Vagrantfile.j2").render(**_context(spec))
+    # lab_id: VirtualBox VM names must be unique per lab folder (labctl.host.vmnames).
+    lab_id = lab_folder_id(lab_dir) if lab_dir is not None else None
+    return env.get_template("Vagrantfile.j2").render(lab_id=lab_id, **_context(spec))
 
 
 def render_node_scripts(spec: LabSpec, node: Node, env=None) -> dict[str, str]:
@@ -193,7 +197,7 @@ def render_lab(spec: LabSpec, paths: LabPaths) -> RenderResult:
     validate(spec)
     env = _environment()
     # Render everything in memory first: a template error must not leave half a lab.
-    files: list[tuple[Path, str, int]] = [(paths.vagrantfile, render_vagrantfile(spec, env), 0o644)]
+    files: list[tuple[Path, str, int]] = [(paths.vagrantfile, render_vagrantfile(spec, env, paths.root), 0o644)]
     for node in spec.nodes:
         for name, text in render_node_scripts(spec, node, env).items():
             files.append((paths.node_scripts(node.name) / name, text, 0o755))

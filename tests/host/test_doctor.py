@@ -67,7 +67,11 @@ def _levels(report) -> dict[str, str]:
         ("Vagrant 2.4.3", "7.1.4r165100", OK),
         ("Vagrant 2.3.0", "7.0.14r161095", FAIL),
         ("Vagrant 2.2.19", "6.1.50r161033", OK),
-        ("Vagrant 2.4.3", "7.2.0r168464", WARN),  # newer than the table: not known either way
+        ("Vagrant 2.4.3", "7.2.0r168464", FAIL),  # 7.2 arrived in Vagrant 2.4.9 (GH-13709)
+        ("Vagrant 2.4.8", "7.2.4r170995", FAIL),
+        ("Vagrant 2.4.9", "7.2.4r170995", OK),
+        ("Vagrant 2.4.9", "7.1.4r165100", OK),
+        ("Vagrant 2.4.9", "7.3.0r171000", WARN),  # newer than the table: not known either way
         ("Vagrant 2.2.6", "6.1.50r161033", FAIL),
     ],
 )
@@ -82,6 +86,8 @@ def test_version_pairs(host_bin, vagrant, vbox, pair):
     assert vagrant.split()[1] in found.message and vbox.split("r")[0] in found.message
     if pair != OK:
         assert found.fix
+    if (vagrant, pair) == ("Vagrant 2.4.3", FAIL):
+        assert found.fix.startswith("upgrade Vagrant to >= 2.4.9")
 
 
 def test_version_behind_a_kernel_module_warning(host_bin):
@@ -96,7 +102,8 @@ def test_missing_tools(host_bin):
     by_id = {f.id: f for f in report.findings}
     assert by_id["vagrant"].level == FAIL and "Vagrant is not installed" in by_id["vagrant"].message
     assert by_id["virtualbox"].level == FAIL and "VirtualBox is not installed" in by_id["virtualbox"].message
-    assert "VirtualBox 7.0" in by_id["virtualbox"].fix
+    # No Vagrant to pair with: the newest pair, and the older ones.
+    assert by_id["virtualbox"].fix.startswith("install VirtualBox 7.2 ") and "Vagrant >= 2.4.9" in by_id["virtualbox"].fix
     assert not report.ok
 
 

@@ -85,7 +85,6 @@ def ssh(
     command: Annotated[Optional[list[str]], typer.Argument(help="A command to run instead of a shell (after --).")] = None,
 ) -> None:
     """Log in to a node, or run COMMAND on it and return its exit code."""
-    import os
     import shlex
 
     from labctl.lab import ssh as remote
@@ -96,10 +95,9 @@ def ssh(
     if command:
         rc = remote.ssh_run(lab_dir, node, shlex.join(command))
         raise typer.Exit(rc)
-    argv = remote.ssh_argv(lab_dir, node)
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os.execvp(argv[0], argv)
+    from labctl.host.sshclient import exec_ssh
+
+    exec_ssh(remote.ssh_argv(lab_dir, node))
 
 
 @app.command()
