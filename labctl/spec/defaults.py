@@ -7,7 +7,7 @@ from dataclasses import replace
 
 from labctl.errors import UsageError
 from labctl.spec.limits import MAX_WORKERS, MIN_WORKERS, ROLE_DEFAULTS
-from labctl.spec.model import LabSpec, Network, Node
+from labctl.spec.model import Box, LabSpec, Network, Node
 
 MASTER_NAME = "k8s-master"
 FIRST_IP_OFFSET = 30  # the course's master is .30, node1 .31, node2 .32
@@ -33,6 +33,20 @@ def default_spec(workers: int = 2, name: str | None = None) -> LabSpec:
             hint=f"choose between {MIN_WORKERS} and {MAX_WORKERS} worker nodes",
         )
     spec = LabSpec(nodes=default_nodes(workers))
+    spec = replace(spec, box=host_default_box(spec.provider))
     if name is not None:
         spec = replace(spec, name=name)
     return spec
+
+
+def host_default_box(provider: str, machine: str | None = None) -> Box:
+    """The box a lab gets when lab.yaml names none: the published build for this host's
+    CPU (a Mac with Apple Silicon cannot boot an amd64 box under VirtualBox), else the
+    model's default. ``machine`` is platform.machine()'s answer, for tests."""
+    import platform
+
+    from labctl.host.boxes import default_box
+    from labctl.host.platform import normalise_arch
+
+    choice = default_box(provider, normalise_arch(machine if machine is not None else platform.machine()))
+    return Box(choice.name, choice.version) if choice else Box()

@@ -16,7 +16,7 @@ from typing import Any
 from pydantic import TypeAdapter, ValidationError
 
 from labctl.errors import LabFolderError, SpecError, clip, shown
-from labctl.spec.defaults import default_nodes, default_spec
+from labctl.spec.defaults import default_nodes, default_spec, host_default_box
 from labctl.spec.limits import SPEC_FILE
 from labctl.spec.model import SECTIONS, LabSpec, Node
 from labctl.spec.rules import check_networks, validate
@@ -60,6 +60,8 @@ def spec_from_dict(data: Any) -> LabSpec:
         raise _spec_error(exc) from None
     if "nodes" not in data:
         spec = replace(spec, nodes=_default_nodes_for(spec))
+    if "box" not in data:
+        spec = replace(spec, box=host_default_box(spec.provider))
     validate(spec)
     return spec
 

@@ -91,3 +91,17 @@ def test_labctl_dir_env_is_the_default_lab_folder(tmp_path, capsys, monkeypatch)
     res = run_cli(capsys, "init")
     assert res.code == 0, res.err
     assert (tmp_path / "lab.yaml").is_file()
+
+
+def test_the_default_box_follows_the_hosts_cpu():
+    from labctl.host.boxes import default_box
+    from labctl.spec.defaults import host_default_box
+    from labctl.spec.model import Box
+
+    arm = host_default_box("virtualbox", "arm64")
+    intel = host_default_box("virtualbox", "x86_64")
+    assert (arm.name, arm.version) == (default_box("virtualbox", "arm64").name, default_box("virtualbox", "arm64").version)
+    assert (intel.name, intel.version) == ("bento/ubuntu-22.04", "202401.31.0")
+    assert arm != intel
+    # No verified box for the pair: the model's default stands.
+    assert host_default_box("libvirt", "arm64") == Box()
