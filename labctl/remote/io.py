@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from pathlib import Path
 
 from labctl.remote.log import NodeLog, Redactor
 
@@ -74,20 +75,27 @@ class StdinFeeder:
     """Writes stdin in its own thread: a command that prints a lot before it reads its
     input would otherwise deadlock against a blocked sendall()."""
 
-    def __init__(self, chan, data: bytes | str | None):
+    CHUNK = 1 << 20
+
+    def __init__(self, chan, data: bytes | str | Path | None):
         self.error: BaseException | None = None
         self._thread = None
         if data is None:
             chan.shutdown_write()
             return
-        raw = data.encode("utf-8") if isinstance(data, str) else bytes(data)
-        self._thread = threading.Thread(target=self._feed, args=(chan, raw), daemon=True, name="ssh-stdin")
+        if not isinstance(data, Path):
+            data = data.encode("utf-8") if isinstance(data, str) else bytes(data)
+        self._thread = threading.Thread(target=self._feed, args=(chan, data), daemon=True, name="ssh-stdin")
         self._thread.start()
 
-    def _feed(self, chan, raw: bytes) -> None:
+    def _feed(self, chan, data: bytes | Path) -> None:
         try:
-            if raw:
-                chan.sendall(raw)
+            if isinstance(data, Path):  # streamed: a large file never sits in memory
+                with open(data, "rb") as fh:
+                    while chunk := fh.read(self.CHUNK):
+                        chan.sendall(chunk)
+            elif data:
+                chan.sendall(data)
             chan.shutdown_write()
         except (OSError, EOFError) as exc:
             self.error = exc
