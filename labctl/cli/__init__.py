@@ -61,6 +61,8 @@ def main(argv: list[str] | None = None) -> None:
         rv = app(args=argv, prog_name="labctl", standalone_mode=False)
         # Without standalone mode click returns a command's typer.Exit(code) instead of exiting.
         if isinstance(rv, int) and rv:
+            if rv == ExitCode.INTERRUPTED:  # typer turned Ctrl-C into Exit(130) and returned it
+                print("labctl: interrupted; run the same command again to continue", file=sys.stderr)
             sys.exit(rv)
     except LabError as err:
         if debug:

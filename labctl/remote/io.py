@@ -3,6 +3,7 @@ kept whole for the result, and stdin written alongside."""
 
 from __future__ import annotations
 
+import shlex
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -103,3 +104,21 @@ class StdinFeeder:
     def join(self) -> None:
         if self._thread is not None:
             self._thread.join(timeout=5.0)
+
+
+def wire(command: str, sudo: bool) -> str:
+    """The command line a node receives. -n: fail instead of waiting for a password
+    prompt nobody sees; -H: root's HOME."""
+    return f"sudo -n -H -- bash -c {shlex.quote(command)}" if sudo else command
+
+
+def put_script(remote_path: str, size: int, mode: int) -> str:
+    """The shell that writes stdin to ``remote_path`` atomically (temp file in the same
+    directory, size check, chmod, then mv), creating the directory."""
+    return (
+        f"set -e; dest={shlex.quote(remote_path)}; dir=$(dirname -- \"$dest\"); mkdir -p -- \"$dir\"; "
+        'tmp=$(mktemp "$dir/.labctl-put.XXXXXX"); trap \'rm -f -- "$tmp"\' EXIT; '
+        'cat > "$tmp"; size=$(wc -c < "$tmp"); '
+        f'if [ "$size" -ne {size} ]; then echo "upload truncated: $size of {size} bytes" >&2; exit 3; fi; '
+        f'chmod {mode:04o} "$tmp"; mv -f -- "$tmp" "$dest"; trap - EXIT'
+    )

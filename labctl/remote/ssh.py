@@ -11,7 +11,6 @@ the exit status taken: stopping at ``exit_status_ready()`` loses lines (field no
 from __future__ import annotations
 
 import select
-import shlex
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -22,7 +21,7 @@ from labctl.errors import CommandFailed
 from labctl.providers.base import SSHTarget
 from labctl.remote.connect import SSHKeyError, connect_transport, describe, load_key
 from labctl.remote.hostkeys import HostKeyMismatch, forget_host_keys
-from labctl.remote.io import StdinFeeder, Streams
+from labctl.remote.io import StdinFeeder, Streams, put_script, wire
 from labctl.remote.log import NodeLog, Redactor
 from labctl.remote.result import CommandResult, CommandTimeout, ConnectionLost
 
@@ -153,13 +152,7 @@ class SSHSession:
 
     def _put(self, source: bytes | Path, size: int, remote_path: str, *, mode: int, sudo: bool,
              timeout: float) -> None:
-        script = (
-            f"set -e; dest={shlex.quote(remote_path)}; dir=$(dirname -- \"$dest\"); mkdir -p -- \"$dir\"; "
-            'tmp=$(mktemp "$dir/.labctl-put.XXXXXX"); trap \'rm -f -- "$tmp"\' EXIT; '
-            'cat > "$tmp"; size=$(wc -c < "$tmp"); '
-            f'if [ "$size" -ne {size} ]; then echo "upload truncated: $size of {size} bytes" >&2; exit 3; fi; '
-            f'chmod {mode:04o} "$tmp"; mv -f -- "$tmp" "$dest"; trap - EXIT'
-        )
+        script = put_script(remote_path, size, mode)
         shown = f"put {self.redact(remote_path)} ({size} bytes, mode {mode:04o})"
         result = self._exec(script, self._wire(script, sudo), shown, timeout, source, None, True)
         self._raise_unless_ok(result, sudo, None)
@@ -168,8 +161,7 @@ class SSHSession:
 
     @staticmethod
     def _wire(command: str, sudo: bool) -> str:
-        # -n: fail instead of waiting for a password prompt nobody sees; -H: root's HOME.
-        return f"sudo -n -H -- bash -c {shlex.quote(command)}" if sudo else command
+        return wire(command, sudo)
 
     def _ensure_transport(self):
         if not self.connected:
