@@ -11,3 +11,15 @@ _HELPERS = (
 
 # A helper module appears when its boundary is built; list only what exists.
 pytest_plugins = [m for m in _HELPERS if importlib.util.find_spec(m) is not None]
+
+
+import pytest  # noqa: E402
+
+
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups (--dist loadgroup)
+def pytest_collection_modifyitems(config, items):
+    # The real-VM test builds one libvirt namespace and one lab per session; under
+    # pytest-xdist each worker would build its own. Its tests stay on one worker.
+    for item in items:
+        if item.nodeid.startswith("tests/e2e/"):
+            item.add_marker(pytest.mark.xdist_group("e2e"))

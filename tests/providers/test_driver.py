@@ -291,8 +291,12 @@ def test_python_vagrant_reads_the_stand_in_like_real_vagrant(fake_vagrant, lab):
 
 
 INTERRUPTED_UP = """
+import signal
 import sys
 from pathlib import Path
+# Ctrl-C must raise KeyboardInterrupt here even if the test runner inherited SIGINT as
+# ignored (`nohup pytest &`): Python then installs no handler of its own.
+signal.signal(signal.SIGINT, signal.default_int_handler)
 from labctl.providers.vagrant.driver import VagrantDriver
 lab = Path(sys.argv[1])
 VagrantDriver(lab, log_dir=lab / "logs", kill_grace=2.0).up(["k8s-master", "k8s-node1"], deadline=600)

@@ -15,6 +15,7 @@ import typer
 
 from labctl.cli import app
 from labctl.cli.context import get
+from labctl.providers import PROVIDERS
 
 json_option = Annotated[bool, typer.Option("--json", help="One JSON object per line (events, then the result).")]
 
@@ -47,7 +48,7 @@ def _renderer(as_json: bool):
 def up(
     ctx: typer.Context,
     nodes: Annotated[Optional[int], typer.Option("--nodes", help="Number of worker nodes (a new lab; must match lab.yaml).")] = None,
-    provider: Annotated[Optional[str], typer.Option("--provider", help="virtualbox or libvirt (default: lab.yaml).")] = None,
+    provider: Annotated[Optional[str], typer.Option("--provider", help=f"{' or '.join(PROVIDERS)} (default: lab.yaml).")] = None,
     parallel: Annotated[Optional[int], typer.Option("--parallel", help="Machines booted / nodes prepared at once.")] = None,
     merge_kubeconfig: Annotated[bool, typer.Option("--merge-kubeconfig", help="Also add the lab as a context to ~/.kube/config.")] = False,
     kubeconfig_path: Annotated[Optional[Path], typer.Option("--kubeconfig-path", help="Merge into this file instead of ~/.kube/config.")] = None,
