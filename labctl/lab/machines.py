@@ -40,6 +40,8 @@ class MachinesResult:
 def _untouched(lab: Lab) -> bool:
     """Never brought up here: no labctl folder and no machine. Checked before the lock,
     which would create .labctl/; a lab with .labctl/ is checked again under it."""
+    if not lab.root.is_dir():
+        raise NotFound(f"lab folder {lab.root} does not exist", hint="check --dir (or $LABCTL_DIR); `labctl init` makes a lab")
     return not lab.paths.meta.exists() and not lab.provider.has_machines()
 
 

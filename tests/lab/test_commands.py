@@ -219,3 +219,14 @@ def test_the_lab_hands_its_parts_down(memory_lab, tmp_path):
     with lab.lab.session("k8s-master") as s:
         assert s.run("hostname").stdout == "k8s-master\n"
     assert Path(lab.lab.paths.node_log("k8s-master")).exists()
+
+
+def test_halt_or_destroy_of_a_folder_that_does_not_exist_is_not_found(tmp_path):
+    from labctl.lab.lab import Lab
+
+    lab = Lab.load(tmp_path / "nowhere")
+    for command in (machines.halt, machines.destroy):
+        with pytest.raises(NotFound) as exc:
+            command(lab)
+        assert exc.value.exit_code == ExitCode.NOT_FOUND and "does not exist" in exc.value.message
+    assert not (tmp_path / "nowhere").exists()
