@@ -98,10 +98,15 @@ def run_lab(workers: int, t: dict[str, float], work: Path) -> dict:
             hosts[node.name] = {"host": sshd.host, "port": sshd.port, "user": sshd.user, "identity_file": str(sshd.key_file)}
         hosts_file = work / "hosts.json"
         hosts_file.write_text(json.dumps(hosts))
+        # A laptop that ran the lab before: the box is cached (Vagrant's own layout).
+        box = home / ".vagrant.d" / "boxes" / spec.box.name.replace("/", "-VAGRANTSLASH-") / spec.box.version
+        (box / spec.provider).mkdir(parents=True, exist_ok=True)
+        (box / spec.provider / "metadata.json").write_text(json.dumps({"provider": spec.provider}))
         env = dict(os.environ)
         env.update(
             PATH=f"{bindir}{os.pathsep}{FAKES}{os.pathsep}{env['PATH']}",
             HOME=str(home),
+            VAGRANT_HOME=str(home / ".vagrant.d"),
             LABCTL_FAKE_VAGRANT_HOSTS=str(hosts_file),
             LABCTL_FAKE_VAGRANT_UP_SECONDS=str(t["boot"]),
             VAGRANT_CHECKPOINT_DISABLE="1",

@@ -11,3 +11,34 @@ _HELPERS = (
 
 # A helper module appears when its boundary is built; list only what exists.
 pytest_plugins = [m for m in _HELPERS if importlib.util.find_spec(m) is not None]
+
+
+import os  # noqa: E402
+
+import pytest  # noqa: E402
+
+
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist sets up its workers
+def pytest_configure(config):
+    # The real-VM test (LABCTL_E2E=1, CI) boots qemu VMs that need both cores for minutes
+    # and builds one libvirt namespace and lab per session: run the suite serially then,
+    # as before pytest-xdist (addopts' -n), instead of beside the other tests.
+    if os.environ.get("LABCTL_E2E") == "1" and getattr(config.option, "numprocesses", None):
+        config.option.numprocesses = 0
+        config.option.dist = "no"
+        config.option.tx = []
+
+
+# Tests that cannot share the machine with themselves in another worker: tests/verify's
+# lab model serves the MetalLB address on a fixed port (9000) of a randomly chosen
+# 127.56.N.200, so two of its tests running at once may meet. Kept on one worker until
+# that port is chosen free (then drop the entry).
+_ONE_WORKER = {"tests/verify/": "verify"}
+
+
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups (--dist loadgroup)
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        for prefix, group in _ONE_WORKER.items():
+            if item.nodeid.startswith(prefix):
+                item.add_marker(pytest.mark.xdist_group(group))

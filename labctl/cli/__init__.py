@@ -81,6 +81,8 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(report(exc, debug=debug, as_json=as_json))
     # Without standalone mode click returns a command's typer.Exit(code) instead of exiting.
     if isinstance(rv, int) and not isinstance(rv, bool) and rv:
+        if rv == ExitCode.INTERRUPTED:  # typer turned Ctrl-C into Exit(130) and returned it
+            _say(INTERRUPTED)
         sys.exit(rv)
 
 

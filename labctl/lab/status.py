@@ -1,21 +1,18 @@
 """`labctl status`: each VM's state and, asked of the master over SSH, each node's
 Ready condition, role, InternalIP and kubelet version; plus where the last run stopped.
 
-Read-only, so it takes no lock: it may run while `labctl up` works.
+Read-only, so it takes no lock: it may run while `labctl up` works, and it writes
+nothing (a lab never brought up gets no .labctl/ and no .vagrant/ from it).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-from labctl.lab import events as ev
-from labctl.lab.lifecycle import driver_for, open_session
-from labctl.lab.paths import LabPaths
-from labctl.spec import load_spec
 from labctl.errors import LabError
+from labctl.lab import events as ev
+from labctl.lab.lab import Lab
 
 
 @dataclass
@@ -47,23 +44,22 @@ class StatusResult:
 GET_NODES_COMMAND = "sudo kubectl --kubeconfig /etc/kubernetes/admin.conf get nodes -o json"
 
 
-def status(lab_dir: Path, *, vagrant_env: Mapping[str, str] | None = None) -> StatusResult:
+def status(lab: Lab) -> StatusResult:
     """Each VM's state and, from the master, each node's Ready, InternalIP and version."""
     from labctl.bootstrap.cluster import parse_nodes
     from labctl.lab.state import read_state
 
-    paths = LabPaths(Path(lab_dir))
-    spec = load_spec(paths.root)
-    rows = {n.name: NodeStatus(n.name, n.role, n.ip, "not rendered") for n in spec.nodes}
+    spec, paths = lab.spec, lab.paths
+    rows = {n.name: NodeStatus(n.name, n.role, n.ip, "not created") for n in spec.nodes}
     note = ""
-    if paths.vagrantfile.exists():
-        states = driver_for(paths, vagrant_env).status()
+    if lab.provider.has_machines():
+        states = lab.provider.states()
         for name, row in rows.items():
             row.vm = states[name].state if name in states else "unknown"
         master = spec.master.name
         if rows[master].vm == "running":
             try:
-                session = open_session(paths, driver_for(paths, vagrant_env).ssh_target(master), deadline=20.0)
+                session = lab.session(master, deadline=20.0)
                 try:
                     res = session.run(GET_NODES_COMMAND, timeout=60.0, log_output=False)
                 finally:
@@ -81,7 +77,7 @@ def status(lab_dir: Path, *, vagrant_env: Mapping[str, str] | None = None) -> St
         else:
             note = f"{master} is not running; run `labctl up`"
     else:
-        note = "the lab was never brought up; run `labctl up`"
+        note = "the lab was never brought up (it has no machines); run `labctl up`"
     state = read_state(paths)
     last = None
     if state:

@@ -3,8 +3,10 @@ kept whole for the result, and stdin written alongside."""
 
 from __future__ import annotations
 
+import shlex
 import threading
 from collections.abc import Callable
+from pathlib import Path
 
 from labctl.remote.log import NodeLog, Redactor
 
@@ -74,20 +76,27 @@ class StdinFeeder:
     """Writes stdin in its own thread: a command that prints a lot before it reads its
     input would otherwise deadlock against a blocked sendall()."""
 
-    def __init__(self, chan, data: bytes | str | None):
+    CHUNK = 1 << 20
+
+    def __init__(self, chan, data: bytes | str | Path | None):
         self.error: BaseException | None = None
         self._thread = None
         if data is None:
             chan.shutdown_write()
             return
-        raw = data.encode("utf-8") if isinstance(data, str) else bytes(data)
-        self._thread = threading.Thread(target=self._feed, args=(chan, raw), daemon=True, name="ssh-stdin")
+        if not isinstance(data, Path):
+            data = data.encode("utf-8") if isinstance(data, str) else bytes(data)
+        self._thread = threading.Thread(target=self._feed, args=(chan, data), daemon=True, name="ssh-stdin")
         self._thread.start()
 
-    def _feed(self, chan, raw: bytes) -> None:
+    def _feed(self, chan, data: bytes | Path) -> None:
         try:
-            if raw:
-                chan.sendall(raw)
+            if isinstance(data, Path):  # streamed: a large file never sits in memory
+                with open(data, "rb") as fh:
+                    while chunk := fh.read(self.CHUNK):
+                        chan.sendall(chunk)
+            elif data:
+                chan.sendall(data)
             chan.shutdown_write()
         except (OSError, EOFError) as exc:
             self.error = exc
@@ -95,3 +104,21 @@ class StdinFeeder:
     def join(self) -> None:
         if self._thread is not None:
             self._thread.join(timeout=5.0)
+
+
+def wire(command: str, sudo: bool) -> str:
+    """The command line a node receives. -n: fail instead of waiting for a password
+    prompt nobody sees; -H: root's HOME."""
+    return f"sudo -n -H -- bash -c {shlex.quote(command)}" if sudo else command
+
+
+def put_script(remote_path: str, size: int, mode: int) -> str:
+    """The shell that writes stdin to ``remote_path`` atomically (temp file in the same
+    directory, size check, chmod, then mv), creating the directory."""
+    return (
+        f"set -e; dest={shlex.quote(remote_path)}; dir=$(dirname -- \"$dest\"); mkdir -p -- \"$dir\"; "
+        'tmp=$(mktemp "$dir/.labctl-put.XXXXXX"); trap \'rm -f -- "$tmp"\' EXIT; '
+        'cat > "$tmp"; size=$(wc -c < "$tmp"); '
+        f'if [ "$size" -ne {size} ]; then echo "upload truncated: $size of {size} bytes" >&2; exit 3; fi; '
+        f'chmod {mode:04o} "$tmp"; mv -f -- "$tmp" "$dest"; trap - EXIT'
+    )

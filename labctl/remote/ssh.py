@@ -1,9 +1,8 @@
 """SSH execution on a lab node: one paramiko connection per node, reused for every step.
 
-Why not paramiko's SSHClient: we check the host key against the lab's own known_hosts
-before authenticating and never touch an agent or ~/.ssh; a bare Transport makes that
-explicit. Why not SFTP for uploads: a node's sshd may run without the sftp subsystem
-(and fake nodes in tests have none); ``cat`` over an exec channel needs nothing.
+Why not SFTP for uploads: a node's sshd may run without the sftp subsystem (and fake
+nodes in tests have none); ``cat`` over an exec channel needs nothing. Connecting
+(keys, the lab's pinned host keys, retries while a node boots) is labctl.remote.connect.
 
 Output is read until EOF on both streams and both buffers are empty, and only then is
 the exit status taken: stopping at ``exit_status_ready()`` loses lines (field notes).
@@ -12,19 +11,19 @@ the exit status taken: stopping at ``exit_status_ready()`` loses lines (field no
 from __future__ import annotations
 
 import select
-import shlex
-import socket
 import threading
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 
-from labctl.remote.hostkeys import HostKey, HostKeyMismatch, forget_host_keys, pinned_keys, verify_or_pin
-from labctl.remote.io import StdinFeeder, Streams
+from labctl.errors import CommandFailed
+from labctl.providers.base import SSHTarget
+from labctl.remote.connect import SSHKeyError, connect_transport, describe, load_key
+from labctl.remote.hostkeys import HostKeyMismatch, forget_host_keys
+from labctl.remote.io import StdinFeeder, Streams, put_script, wire
 from labctl.remote.log import NodeLog, Redactor
-from labctl.errors import CommandFailed, DeadlineExceeded, ExitCode, LabError, NotFound
+from labctl.remote.result import CommandResult, CommandTimeout, ConnectionLost
 
 __all__ = [
     "SSHTarget",
@@ -35,105 +34,13 @@ __all__ = [
     "HostKeyMismatch",
     "SSHKeyError",
     "forget_host_keys",
+    "load_key",
 ]
 
-KEEPALIVE_SECONDS = 15
 # How long run() may spend re-connecting on its own when the connection went away
 # between commands; a VM reboot needs an explicit connect(deadline) by the caller.
 RECONNECT_SECONDS = 60.0
 _READ_SIZE = 65536
-
-
-@dataclass(frozen=True)
-class SSHTarget:
-    name: str
-    host: str
-    port: int
-    user: str
-    key_file: Path
-
-
-@dataclass(frozen=True)
-class CommandResult:
-    command: str  # as shown to people: secrets already replaced by ***
-    rc: int | None  # -1: the remote process died by a signal (no exit status)
-    stdout: str = field(repr=False)  # the real output (it may carry a token the caller asked for)
-    stderr: str = field(repr=False)
-    duration: float
-
-    @property
-    def succeeded(self) -> bool:
-        return self.rc == 0
-
-
-class SSHKeyError(LabError):
-    exit_code = ExitCode.REMOTE_FAILED
-
-
-class CommandTimeout(CommandFailed):
-    """A remote command ran past its timeout; its channel was closed (rc None)."""
-
-    def __init__(self, command: str, timeout: float, output: str, *, where: str, log_path: str | None):
-        super().__init__(
-            command,
-            None,
-            output,
-            where=where,
-            log_path=log_path,
-            hint=f"it did not finish within its {timeout:g}s timeout and its channel was closed "
-            "(the remote process may still be running); look at the log, or allow a longer timeout",
-            status=f"timed out after {timeout:g}s",
-        )
-        self.timeout = timeout
-
-
-class ConnectionLost(CommandFailed):
-    """The SSH connection dropped while a command ran (rc None: its result is unknown)."""
-
-    def __init__(self, command: str, output: str, *, where: str, log_path: str | None, why: str):
-        super().__init__(
-            command,
-            None,
-            output,
-            where=where,
-            log_path=log_path,
-            hint=f"the connection to {where} dropped ({why}): the VM rebooted or stopped, or its sshd "
-            "restarted; check it is running and run the command again (labctl's steps are safe to re-run)",
-            status="lost its connection before it finished",
-        )
-
-
-def load_key(path: Path):
-    """The private key for a target (ed25519, RSA or ECDSA, OpenSSH or PEM format)."""
-    import paramiko
-
-    try:
-        return paramiko.PKey.from_path(Path(path))
-    except FileNotFoundError:
-        raise NotFound(
-            f"SSH key {path}: no such file",
-            hint="re-read the node's connection data (`vagrant ssh-config NAME`); the VM may be gone",
-        ) from None
-    except paramiko.PasswordRequiredException:
-        raise SSHKeyError(
-            f"SSH key {path}: protected by a passphrase", hint="labctl needs the VM's passphrase-less key"
-        ) from None
-    except (paramiko.SSHException, ValueError, OSError) as exc:
-        raise SSHKeyError(
-            f"SSH key {path}: cannot be read ({exc})", hint="use an ed25519, RSA or ECDSA private key file"
-        ) from None
-
-
-def _preferred_key_types(pinned: list[HostKey], offered: Iterable[str]) -> list[str] | None:
-    """Ask the server for the key type we pinned; otherwise a node with several host keys
-    may negotiate another type and look like a changed key."""
-    if not pinned:
-        return None
-    want = pinned[0].keytype
-    first = ["rsa-sha2-512", "rsa-sha2-256", "ssh-rsa"] if want == "ssh-rsa" else [want]
-    offered = list(offered)
-    head = [t for t in first if t in offered]
-    return head + [t for t in offered if t not in head] if head else None
 
 
 class SSHSession:
@@ -167,79 +74,13 @@ class SSHSession:
         return self._transport
 
     def connect(self, deadline: float = 300.0) -> None:
-        """Connect, retrying until ``deadline`` seconds have passed while the node boots:
-        refused, reset, no banner yet and keys not yet authorised are all retried. A
-        changed host key is not: it raises HostKeyMismatch at once."""
+        """Connect, retrying while the node boots (labctl.remote.connect); a changed
+        host key raises HostKeyMismatch at once."""
         with self._lock:
             if self.connected:
                 return
             self._drop_transport()
-            key = load_key(self.target.key_file)
-            t = self.target
-            end = time.monotonic() + deadline
-            delay = 0.2
-            last_error = "no attempt made"
-            attempts = 0
-            auth = False
-            while True:
-                remaining = end - time.monotonic()
-                if remaining <= 0 and attempts:
-                    break
-                attempts += 1
-                try:
-                    self._transport = self._open(key, max(remaining, 1.0))
-                    self._log.event(f"connected to {t.user}@{t.host}:{t.port} (attempt {attempts})")
-                    return
-                except HostKeyMismatch:
-                    raise
-                except Exception as exc:  # noqa: BLE001 - every other failure is "not ready yet"
-                    if not _retryable(exc):
-                        raise
-                    error = _describe(exc)
-                    if error != last_error:
-                        self._log.event(f"connect to {t.host}:{t.port} failed: {error} (retrying)")
-                    last_error = error
-                    auth = _is_auth_error(exc)
-                time.sleep(max(0.0, min(delay, end - time.monotonic())))
-                delay = min(delay * 1.5, 2.0)
-            hint = (
-                f"the node does not accept the key {t.key_file} for {t.user}; re-read `vagrant ssh-config {t.name}`"
-                if auth
-                else f"is {t.name} running? check `vagrant status {t.name}`; a slow first boot may need a "
-                "longer boot timeout"
-            )
-            self._log.event(f"gave up connecting after {deadline:g}s: {last_error}")
-            raise DeadlineExceeded(
-                f"could not connect to {t.name} ({t.user}@{t.host}:{t.port}) within {deadline:g}s "
-                f"({attempts} attempts): {last_error}",
-                hint=hint,
-            )
-
-    def _open(self, key, remaining: float):
-        import paramiko
-
-        t = self.target
-        sock = socket.create_connection((t.host, t.port), timeout=min(remaining, 10.0))
-        transport = paramiko.Transport(sock)
-        try:
-            transport.banner_timeout = min(remaining, 15.0)
-            transport.handshake_timeout = min(remaining, 30.0)
-            transport.auth_timeout = min(remaining, 30.0)
-            sec = transport.get_security_options()
-            preferred = _preferred_key_types(pinned_keys(self.known_hosts, t.name), sec.key_types)
-            if preferred:
-                sec.key_types = preferred
-            transport.start_client(timeout=min(remaining, 30.0))
-            server_key = transport.get_remote_server_key()
-            host_key = HostKey(server_key.get_name(), server_key.get_base64())
-            if verify_or_pin(self.known_hosts, t.name, t.host, t.port, host_key):
-                self._log.event(f"recorded host key {host_key.keytype} of {t.name} in {self.known_hosts}")
-            transport.auth_publickey(t.user, key)
-            transport.set_keepalive(KEEPALIVE_SECONDS)
-            return transport
-        except BaseException:
-            transport.close()
-            raise
+            self._transport = connect_transport(self.target, self.known_hosts, self._log, deadline)
 
     def _drop_transport(self) -> None:
         if self._transport is not None:
@@ -298,23 +139,29 @@ class SSHSession:
         chmod, then mv), creating the directory. The data travels on stdin, so a secret
         inside never reaches a command line or a log."""
         raw = data.encode("utf-8") if isinstance(data, str) else bytes(data)
-        script = (
-            f"set -e; dest={shlex.quote(remote_path)}; dir=$(dirname -- \"$dest\"); mkdir -p -- \"$dir\"; "
-            'tmp=$(mktemp "$dir/.labctl-put.XXXXXX"); trap \'rm -f -- "$tmp"\' EXIT; '
-            'cat > "$tmp"; size=$(wc -c < "$tmp"); '
-            f'if [ "$size" -ne {len(raw)} ]; then echo "upload truncated: $size of {len(raw)} bytes" >&2; exit 3; fi; '
-            f'chmod {mode:04o} "$tmp"; mv -f -- "$tmp" "$dest"; trap - EXIT'
-        )
-        shown = f"put {self.redact(remote_path)} ({len(raw)} bytes, mode {mode:04o})"
-        result = self._exec(script, self._wire(script, sudo), shown, timeout, raw, None, True)
+        self._put(raw, len(raw), remote_path, mode=mode, sudo=sudo, timeout=timeout)
+
+    def put_file(
+        self, local_path: Path | str, remote_path: str, *, mode: int = 0o644, sudo: bool = False,
+        timeout: float = 1800.0,
+    ) -> None:
+        """put() of a local file, streamed from disk (an artifact of hundreds of MB is
+        never held in memory)."""
+        local_path = Path(local_path)
+        self._put(local_path, local_path.stat().st_size, remote_path, mode=mode, sudo=sudo, timeout=timeout)
+
+    def _put(self, source: bytes | Path, size: int, remote_path: str, *, mode: int, sudo: bool,
+             timeout: float) -> None:
+        script = put_script(remote_path, size, mode)
+        shown = f"put {self.redact(remote_path)} ({size} bytes, mode {mode:04o})"
+        result = self._exec(script, self._wire(script, sudo), shown, timeout, source, None, True)
         self._raise_unless_ok(result, sudo, None)
 
     # -- internals --------------------------------------------------------------------
 
     @staticmethod
     def _wire(command: str, sudo: bool) -> str:
-        # -n: fail instead of waiting for a password prompt nobody sees; -H: root's HOME.
-        return f"sudo -n -H -- bash -c {shlex.quote(command)}" if sudo else command
+        return wire(command, sudo)
 
     def _ensure_transport(self):
         if not self.connected:
@@ -334,8 +181,8 @@ class SSHSession:
             chan = transport.open_session(timeout=min(timeout, 30.0))
             chan.exec_command(wire)
         except (paramiko.SSHException, OSError, EOFError) as exc:
-            self._log.event(f"could not start the command: {_describe(exc)}")
-            raise ConnectionLost(shown, "", where=where, log_path=log, why=_describe(exc)) from None
+            self._log.event(f"could not start the command: {describe(exc)}")
+            raise ConnectionLost(shown, "", where=where, log_path=log, why=describe(exc)) from None
 
         streams = Streams(self._log if log_output else None, self._redactor, on_line)
         feeder = StdinFeeder(chan, stdin)
@@ -419,22 +266,4 @@ def _known_cause(result: CommandResult, sudo: bool) -> str | None:
     return None
 
 
-def _retryable(exc: BaseException) -> bool:
-    import paramiko
 
-    return isinstance(exc, (OSError, EOFError, paramiko.SSHException))
-
-
-def _is_auth_error(exc: BaseException) -> bool:
-    import paramiko
-
-    return isinstance(exc, paramiko.AuthenticationException)
-
-
-def _describe(exc: BaseException) -> str:
-    text = str(exc).strip() or type(exc).__name__
-    # paramiko reports a peer that never finishes the SSH handshake in several ways,
-    # depending on which of its threads notices first; name what happened instead.
-    if text in ("No existing session", "Negotiation timed out.") or "protocol banner" in text:
-        return "the port accepts connections but no SSH banner or handshake came back (guest still booting?)"
-    return f"{type(exc).__name__}: {text}" if text != type(exc).__name__ else text

@@ -62,8 +62,10 @@ def _describe(e: ev.Event) -> str | None:
         return None
     if e.kind == ev.WARNING:
         return f"warning: {who}{e.message}"
-    if e.kind == ev.RUN and e.status in (ev.DONE, ev.FAILED) and e.data.get("result") != "interrupted":
-        return None  # the command prints its result, the error boundary its error
+    if e.kind == ev.RUN and e.status in (ev.DONE, ev.FAILED):
+        # The command prints its result, the error boundary its error (and, on Ctrl-C,
+        # the one "run the same command again" line).
+        return None
     if e.kind in (ev.INFO, ev.RUN):
         return f"{who}{e.message}" if e.message else None
     return None

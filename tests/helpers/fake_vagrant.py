@@ -26,6 +26,8 @@ from pathlib import Path
 import pytest
 
 FAKES = Path(__file__).resolve().parent.parent / "fakes"
+# The box labctl's default lab.yaml pins (labctl.spec.model.Box).
+DEFAULT_BOX = ("bento/ubuntu-22.04", "202401.31.0")
 STANDIN = FAKES / "vagrant"
 
 
@@ -128,8 +130,16 @@ class FakeVagrant:
         self._set("PATH", f"{FAKES}{os.pathsep}{os.environ.get('PATH', '')}")
         self._set("LABCTL_FAKE_VAGRANT_HOSTS", str(self.hosts_file))
         self._set("VAGRANT_CHECKPOINT_DISABLE", "1")
+        # Boxes are global to a user in Vagrant; the stand-in keeps them here, never in ~.
+        self.vagrant_home = workdir / "vagrant.d"
+        self._set("VAGRANT_HOME", str(self.vagrant_home))
+        # A host that has run the lab before: the default box is there (remove_boxes()
+        # makes a fresh host).
+        for provider in ("virtualbox", "libvirt"):
+            self.add_box(DEFAULT_BOX[0], DEFAULT_BOX[1], provider)
         monkeypatch.delenv("LABCTL_FAKE_VAGRANT_FAIL", raising=False)
         monkeypatch.delenv("LABCTL_FAKE_VAGRANT_UP_SECONDS", raising=False)
+        monkeypatch.delenv("LABCTL_FAKE_VAGRANT_BOX_SECONDS", raising=False)
         monkeypatch.delenv("VAGRANT_DEFAULT_PROVIDER", raising=False)
 
     def _set(self, key: str, value: str) -> None:
@@ -196,6 +206,22 @@ class FakeVagrant:
         table = {name.replace("_", "-"): sec for name, sec in kw.items()} | dict(per_machine or {})
         parts = [f"{name}={sec}" for name, sec in table.items()]
         self._set("LABCTL_FAKE_VAGRANT_UP_SECONDS", ",".join(parts + [f"*={default}"]))
+
+    def add_box(self, name: str, version: str, provider: str) -> None:
+        """What `vagrant box add` leaves in $VAGRANT_HOME (Vagrant's own layout)."""
+        d = self.vagrant_home / "boxes" / name.replace("/", "-VAGRANTSLASH-") / version / provider
+        d.mkdir(parents=True, exist_ok=True)
+        (d / "metadata.json").write_text(json.dumps({"provider": provider}))
+
+    def remove_boxes(self) -> None:
+        """A host that never downloaded a box."""
+        import shutil
+
+        shutil.rmtree(self.vagrant_home / "boxes", ignore_errors=True)
+
+    def box_seconds(self, seconds: float) -> None:
+        """How long the stand-in's box download takes."""
+        self._set("LABCTL_FAKE_VAGRANT_BOX_SECONDS", str(seconds))
 
     def calls(self, lab_dir: Path) -> list[VagrantCall]:
         return read_journal(lab_dir)

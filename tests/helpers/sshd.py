@@ -136,6 +136,7 @@ class SSHDHost:
         self._proc: subprocess.Popen | None = None
         self._log_fh = None
         self._authorized = True
+        self._started_once = False
         _keygen(self.key_file)
         _keygen(self.host_key_file)
         self._write_config()
@@ -210,10 +211,24 @@ class SSHDHost:
         _keygen(self.host_key_file)
 
     def start(self, timeout: float = 10.0) -> SSHDHost:
+        """Start sshd and wait until it listens. A port that another process took between
+        free_port() and sshd's bind (xdist workers, other test runs on the machine) means
+        another port, on a first start; a restart keeps its port (a VM coming back)."""
         if self.pid is not None:
             return self
         if os.getuid() == 0:
             os.makedirs("/run/sshd", mode=0o755, exist_ok=True)
+        first = not self._started_once
+        for _ in range(5 if first else 1):
+            if self._start_once(timeout):
+                self._started_once = True
+                return self
+            self.move()
+        raise RuntimeError(f"sshd could not bind a port on {self.host}: {self.log_path.read_text()[-2000:]}")
+
+    def _start_once(self, timeout: float) -> bool:
+        """True once this sshd listens; False when its port was taken."""
+        offset = self.log_path.stat().st_size if self.log_path.exists() else 0
         self._log_fh = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop()
         self._proc = subprocess.Popen(
             [SSHD, "-D", "-e", "-f", str(self.config_file)],
@@ -222,17 +237,21 @@ class SSHDHost:
             stderr=self._log_fh,
             start_new_session=True,
         )
+        listening = f"Server listening on {self.host} port {self.port}."
         end = time.monotonic() + timeout
         while time.monotonic() < end:
+            with open(self.log_path, "rb") as fh:
+                fh.seek(offset)
+                log = fh.read().decode(errors="replace")
+            # Our own sshd's word, not a banner on the port: that could be another's.
+            if listening in log and self._proc.poll() is None:
+                return True
+            if "Address already in use" in log:
+                self.stop()
+                return False
             if self._proc.poll() is not None:
-                raise RuntimeError(f"sshd exited {self._proc.returncode}: {self.log_path.read_text()[-2000:]}")
-            try:
-                with socket.create_connection((self.host, self.port), timeout=0.5) as s:
-                    s.settimeout(2)
-                    if s.recv(64).startswith(b"SSH-"):
-                        return self
-            except OSError:
-                time.sleep(0.05)
+                raise RuntimeError(f"sshd exited {self._proc.returncode}: {log[-2000:]}")
+            time.sleep(0.02)
         self.stop()
         raise RuntimeError(f"sshd did not listen on {self.host}:{self.port}: {self.log_path.read_text()[-2000:]}")
 

@@ -1,19 +1,25 @@
-"""`labctl up` end to end: the real CLI, real Vagrant CLI parsing (against the `vagrant`
-stand-in), real paramiko sessions to real sshd servers whose nodes are emulated
-(tests/helpers/fake_node.py). Only the VMs' insides are fake."""
+"""`up`'s logic against in-memory labs (tests/helpers/memory_lab.py): the real Lab, up
+stages, bootstrap engine, state file and renderers; machines in a MemoryProvider;
+nodes the same emulated OS the slow tier puts behind sshd, answered in this process
+through MemorySessions. The CLI, sshd and `vagrant` boundaries: test_boundary.py."""
 
 from __future__ import annotations
 
+import io
 import json
+import signal
 import stat
+import threading
+import time
 
 import pytest
 import yaml
 
 from labctl.bootstrap.steps import STEPS
-from labctl.errors import ExitCode
-
-pytestmark = pytest.mark.slow
+from labctl.errors import ExitCode, HostNotReady, LabError, LabLocked, UsageError
+from labctl.lab import events as ev
+from labctl.lab.lab import Lab
+from labctl.report.progress import make_renderer
 
 PREPARE = [s.id for s in STEPS if s.phase == "prepare"]
 
@@ -22,25 +28,18 @@ def _runs(node) -> list[str]:
     return [e["step"] for e in node.step_runs()]
 
 
-def _state(lab) -> dict:
-    return json.loads((lab.dir / ".labctl" / "state.json").read_text())
+def test_up_runs_the_plan_in_order_and_writes_a_private_kubeconfig(memory_lab):
+    lab = memory_lab(workers=2)
+    result = lab.up()
+    assert result.message.startswith("lab k8s-lab is up")
+    assert sorted(result.booted) == sorted(lab.nodes)
 
-
-def test_up_runs_the_plan_in_order_and_writes_a_private_kubeconfig(fake_lab):
-    lab = fake_lab(workers=2)
-    r = lab.labctl("up")
-    assert r.returncode == 0, r.stderr
-    assert "lab k8s-lab is up" in r.stdout
-
-    # every node: the prepare steps in catalogue order
     for node in lab.nodes.values():
         assert _runs(node)[: len(PREPARE)] == PREPARE
     assert _runs(lab.master) == PREPARE + ["kubeadm-init", "calico", "metallb"]
     for w in lab.workers:
         assert _runs(w) == PREPARE + ["kubeadm-join"]
 
-    # dependencies: the master's preparation before init, init before CNI; a worker joins
-    # once it is prepared and the CNI runs; MetalLB after every join
     def when(node, step, edge="start"):
         return next(e[edge] for e in node.step_runs() if e["step"] == step)
 
@@ -58,52 +57,59 @@ def test_up_runs_the_plan_in_order_and_writes_a_private_kubeconfig(fake_lab):
     assert cfg["clusters"][0]["cluster"]["server"] == "https://192.168.56.30:6443"
     assert cfg["users"][0]["user"]["client-key-data"]
 
-    state = _state(lab)
+    state = lab.state()
     assert state["result"] == "done"
     for name, node in state["nodes"].items():
         assert all(s["status"] in ("done", "skipped") for s in node["steps"].values()), (name, node)
-    assert stat.S_IMODE((lab.dir / ".labctl" / "state.json").stat().st_mode) == 0o600
+    assert stat.S_IMODE(lab.lab.paths.state.stat().st_mode) == 0o600
+    # every session the lab opened was closed when up ended
+    assert lab.sessions and all(s.closed for s in lab.sessions)
 
 
-def test_prepare_and_join_run_on_all_nodes_at_once(fake_lab):
-    lab = fake_lab(workers=2, delay=0.4)
-    r = lab.labctl("up")
-    assert r.returncode == 0, r.stderr
+def test_stages_run_in_their_named_order(memory_lab):
+    from labctl.lab.up import BEFORE_LOCK, UP
+
+    lab = memory_lab(workers=0)
+    lab.up()
+    phases = [e.phase for e in lab.events if e.kind == ev.PHASE and e.status == ev.RUNNING]
+    named = [s.name for s in (*BEFORE_LOCK, *UP) if s.announce is not False]
+    assert [p for p in phases if p in named] == named
+
+
+def test_prepare_and_join_run_on_all_nodes_at_once(memory_lab):
+    lab = memory_lab(workers=2, delay=0.2)
+    lab.up()
 
     def span(node, steps):
         runs = [e for e in node.step_runs() if e["step"] in steps]
         return min(e["start"] for e in runs), max(e["end"] for e in runs)
 
     spans = [span(n, PREPARE) for n in lab.nodes.values()]
-    # the three nodes' preparations overlap: each starts before any other has finished
     assert max(s for s, _ in spans) < min(e for _, e in spans)
     joins = [span(w, ["kubeadm-join"]) for w in lab.workers]
     assert max(s for s, _ in joins) < min(e for _, e in joins)
 
 
-def test_a_slow_worker_does_not_hold_up_the_control_plane(fake_lab):
-    lab = fake_lab(workers=1)
-    lab.nodes["k8s-node1"].delay(3.0, "kube-packages")
-    r = lab.labctl("up")
-    assert r.returncode == 0, r.stderr
+def test_a_slow_worker_does_not_hold_up_the_control_plane(memory_lab):
+    lab = memory_lab(workers=1)
+    lab.nodes["k8s-node1"].delay(1.0, "kube-packages")
+    lab.up()
     node1 = {e["step"]: e for e in lab.nodes["k8s-node1"].step_runs()}
     master = {e["step"]: e for e in lab.master.step_runs()}
     assert master["kubeadm-init"]["start"] < node1["kube-packages"]["end"]
     assert master["calico"]["end"] <= node1["kubeadm-join"]["start"]
 
 
-def test_a_finished_lab_runs_nothing(fake_lab):
-    lab = fake_lab(workers=1)
-    assert lab.labctl("up").returncode == 0
+def test_a_finished_lab_runs_nothing(memory_lab):
+    lab = memory_lab(workers=1)
+    lab.up()
     before = {n: len(node.step_runs()) for n, node in lab.nodes.items()}
-    vagrant_ups = [c for c in lab.fake_vagrant.calls(lab.dir) if c.verb == "up"]
+    ups = [c for c in lab.provider.calls if c[0] == "up"]
 
-    r = lab.labctl("up")
-    assert r.returncode == 0, r.stderr
-    assert r.stdout.strip().endswith("lab k8s-lab is up; nothing to do")
+    again = lab.up()
+    assert again.nothing_to_do and again.message == "lab k8s-lab is up; nothing to do"
     assert {n: len(node.step_runs()) for n, node in lab.nodes.items()} == before
-    assert [c for c in lab.fake_vagrant.calls(lab.dir) if c.verb == "up"] == vagrant_ups
-    # only facts were gathered, nothing uploaded but facts.sh (unchanged, same bytes)
+    assert [c for c in lab.provider.calls if c[0] == "up"] == ups
     kinds = {e["kind"] for node in lab.nodes.values() for e in node.journal()[-3:]}
     assert "step" not in kinds
 
@@ -118,258 +124,297 @@ FAILURES = [
     ("loadbalancer", "k8s-master", "step", "metallb", ExitCode.REMOTE_FAILED),
     ("ready", "k8s-node1", "nat-ip", "nodes-ready", ExitCode.REMOTE_FAILED),
     ("kubeconfig", "k8s-master", "admin.conf", "kubeconfig", ExitCode.REMOTE_FAILED),
-    ("machines", "k8s-node2", "vagrant", None, ExitCode.PROVIDER_FAILED),
+    ("machines", "k8s-node2", "provider", None, ExitCode.PROVIDER_FAILED),
 ]
 
 
 @pytest.mark.parametrize("phase,node,how,step,code", FAILURES, ids=[f[0] for f in FAILURES])
-def test_resume_after_a_failure_in_each_phase(fake_lab, phase, node, how, step, code):
-    lab = fake_lab(workers=2 if node == "k8s-node2" or phase.startswith("join") else 1)
+def test_resume_after_a_failure_in_each_phase(memory_lab, phase, node, how, step, code):
+    lab = memory_lab(workers=2 if node == "k8s-node2" or phase.startswith("join") else 1)
     fake = lab.nodes[node]
     if how == "step":
         fake.fail(step, rc=1, output=f"labctl: {step} broke on purpose")
     elif how == "nat-ip":
         fake.update(internal_ip="10.0.2.15")
-    elif how == "vagrant":
-        lab.fake_vagrant.fail("up", node)
+    elif how == "provider":
+        lab.provider.fail("up", node)
     else:
         fake.fail_command(how, output="error: injected")
 
-    first = lab.labctl("up")
-    assert first.returncode == int(code), first.stderr
-    err = first.stderr
-    assert "labctl: error:" in err and "hint:" in err
-    state = _state(lab)
+    with pytest.raises(LabError) as exc:
+        lab.up()
+    err = exc.value
+    assert err.exit_code == code and err.hint
+    state = lab.state()
     assert state["result"] == "failed"
     if step is None:
-        assert node in err  # the machine that did not boot
+        assert node in err.message
     else:
         failed = [(n, s) for n, rec in state["nodes"].items() for s, v in rec["steps"].items() if v["status"] == "failed"]
         assert any(s == step for _, s in failed), failed
         where = next(n for n, s in failed if s == step)
-        assert f"step {step}" in err and where in err and "(log: " in err
+        assert f"step {step}" in err.message and where in err.message and "(log: " in err.message
         if how == "nat-ip":
-            assert "k8s-node1 registered with VirtualBox's NAT address" in err
+            assert "k8s-node1 registered with VirtualBox's NAT address" in err.hint
 
     done_before = {n: set(f.done_steps()) for n, f in lab.nodes.items()}
     runs_before = {n: len(f.step_runs()) for n, f in lab.nodes.items()}
     fake.clear_failures()
     fake.update(internal_ip=None)
-    lab.fake_vagrant.clear_failures()
+    lab.provider.clear_failures()
 
-    second = lab.labctl("up")
-    assert second.returncode == 0, second.stderr
+    lab.up()
     for n, f in lab.nodes.items():
         again = [e["step"] for e in f.step_runs()[runs_before[n]:]]
-        # what the first run finished is not run again: the nodes' facts say it is done
         assert not set(again) & done_before[n], (n, again, done_before[n])
     if how == "step":
         assert step in [e["step"] for e in fake.step_runs()[runs_before[node]:]]
     assert (lab.dir / "kubeconfig").exists()
-    assert _state(lab)["result"] == "done"
+    assert lab.state()["result"] == "done"
 
 
-def test_failure_names_node_step_code_lines_log_and_hint(fake_lab):
-    lab = fake_lab(workers=1)
+def test_failure_names_node_step_code_lines_log_and_hint(memory_lab):
+    lab = memory_lab(workers=1)
     lab.nodes["k8s-node1"].fail(
         "kube-packages", rc=75,
         output="Err:1 https://pkgs.k8s.io/core:/stable:/v1.27/deb  InRelease\n"
                "  Could not resolve 'pkgs.k8s.io'\n"
                "labctl: cannot reach https://pkgs.k8s.io/core:/stable:/v1.27/deb/",
     )
-    r = lab.labctl("up")
-    assert r.returncode == ExitCode.REMOTE_FAILED
-    err = r.stderr
+    with pytest.raises(LabError) as exc:
+        lab.up()
+    err = exc.value
     log = lab.dir / ".labctl" / "logs" / "k8s-node1.log"
-    assert "step kube-packages on k8s-node1 exited 75" in err
-    assert f"(log: {log})" in err
-    assert "Could not resolve 'pkgs.k8s.io'" in err
-    assert "cannot reach a package repository" in err
+    assert err.exit_code == ExitCode.REMOTE_FAILED
+    assert "step kube-packages on k8s-node1 exited 75" in err.message
+    assert f"(log: {log})" in err.message
+    assert any("Could not resolve 'pkgs.k8s.io'" in line for line in err.evidence)
+    assert "cannot reach a package repository" in err.hint
     assert "Could not resolve 'pkgs.k8s.io'" in log.read_text()
 
 
-def test_nat_address_as_internal_ip_gets_the_node_ip_hint(fake_lab):
-    lab = fake_lab(workers=1)
+def test_nat_address_as_internal_ip_gets_the_node_ip_hint(memory_lab):
+    lab = memory_lab(workers=1)
     lab.nodes["k8s-node1"].update(internal_ip="10.0.2.15")
-    r = lab.labctl("up")
-    assert r.returncode == ExitCode.REMOTE_FAILED
-    assert "nodes-ready" in r.stderr
-    assert "10.0.2.15" in r.stderr and "--node-ip" in r.stderr
+    with pytest.raises(LabError) as exc:
+        lab.up()
+    assert "nodes-ready" in exc.value.message
+    text = exc.value.hint + "\n".join(exc.value.evidence)
+    assert "10.0.2.15" in text and "--node-ip" in text
 
 
-def test_preflight_error_gets_a_hint(fake_lab):
-    lab = fake_lab(workers=0)
+def test_preflight_error_gets_a_hint(memory_lab):
+    lab = memory_lab(workers=0)
     lab.master.fail(
         "kubeadm-init", rc=1,
         output="[preflight] Running pre-flight checks\n"
                "error execution phase preflight: [preflight] Some fatal errors occurred:\n"
                "\t[ERROR NumCPU]: the number of available CPUs 1 is less than the required 2",
     )
-    r = lab.labctl("up")
-    assert r.returncode == ExitCode.REMOTE_FAILED
-    assert "[ERROR NumCPU]" in r.stderr
-    assert "preflight check NumCPU failed" in r.stderr
+    with pytest.raises(LabError) as exc:
+        lab.up()
+    assert any("[ERROR NumCPU]" in line for line in exc.value.evidence)
+    assert "preflight check NumCPU failed" in exc.value.hint
 
 
-def test_a_second_up_while_one_runs_is_refused(fake_lab):
-    lab = fake_lab(workers=1, delay=0.5)
-    first = lab.popen("up")
+def test_a_second_up_while_one_runs_is_refused(memory_lab):
+    lab = memory_lab(workers=1, delay=0.3)
+    outcome: dict = {}
+    first = threading.Thread(target=lambda: outcome.update(result=lab.up()))
+    first.start()
     try:
-        state = lab.dir / ".labctl" / "state.json"
-        import time
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not any(n.step_runs() or n.journal() for n in lab.nodes.values()):
+            time.sleep(0.02)
+        with pytest.raises(LabLocked) as exc:
+            lab.up()
+        assert "another labctl command is changing this lab" in exc.value.message
+        from labctl.lab.machines import halt
 
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if state.exists() and any(n.step_runs() or n.journal() for n in lab.nodes.values()):
-                break
-            time.sleep(0.1)
-        second = lab.labctl("up")
-        assert second.returncode == ExitCode.LOCKED, second.stderr
-        assert "another labctl command is changing this lab" in second.stderr
-        assert "`labctl up`" in second.stderr
-        halt = lab.labctl("halt")
-        assert halt.returncode == ExitCode.LOCKED
-        out, err = first.communicate(timeout=120)
-        assert first.returncode == 0, err
+        with pytest.raises(LabLocked):
+            halt(lab.lab)
     finally:
-        if first.poll() is None:
-            first.kill()
-            first.wait()
+        first.join(60)
+    assert outcome["result"].message.startswith("lab k8s-lab is up")
 
 
-def test_join_tokens_never_reach_console_events_or_files(fake_lab):
-    lab = fake_lab(workers=2)
-    r = lab.labctl("up", "--json")
-    r2 = lab.labctl("up")
-    assert r.returncode == 0 and r2.returncode == 0, r.stderr
+def test_join_tokens_never_reach_events_or_files(memory_lab):
+    lab = memory_lab(workers=2)
+    out = io.StringIO()
+    lab.up()
+    lab.lab  # the same lab again, through the JSON renderer too
+    from labctl.lab.up import up
+
+    up(lab.lab, sinks=[make_renderer(as_json=True, stream=out)])
     tokens = lab.join_tokens()
     assert len(tokens) == 2  # one fresh token per worker
-    texts = [r.stdout, r.stderr, r2.stdout, r2.stderr]
-    files = [p for p in lab.dir.rglob("*") if p.is_file()]
-    texts += [p.read_text(errors="replace") for p in files]
+    texts = [out.getvalue(), json.dumps([e.to_dict() for e in lab.events])]
+    texts += [p.read_text(errors="replace") for p in lab.dir.rglob("*") if p.is_file()]
     for token in tokens:
         assert all(token not in t for t in texts)
         assert all(token.split(".")[1] not in t for t in texts)
-    # the worker got it in a 0600 JoinConfiguration, which the join step removed
     for w in lab.workers:
         assert not w.file("/etc/labctl/join.yaml").exists()
 
 
-def test_the_token_kubeadm_init_makes_never_reaches_console_or_logs(fake_lab):
-    lab = fake_lab(workers=0)
-    r = lab.labctl("up")
-    assert r.returncode == 0, r.stderr
+def test_the_token_kubeadm_init_makes_never_reaches_events_or_logs(memory_lab):
+    lab = memory_lab(workers=0)
+    lab.up()
     [token] = lab.init_tokens()
-    texts = [r.stdout, r.stderr] + [p.read_text(errors="replace") for p in lab.dir.rglob("*") if p.is_file()]
+    texts = [json.dumps([e.to_dict() for e in lab.events])]
+    texts += [p.read_text(errors="replace") for p in lab.dir.rglob("*") if p.is_file()]
     assert all(token.split(".")[1] not in t for t in texts)
 
 
-def test_ctrl_c_stops_and_the_next_up_continues(fake_lab):
-    import signal
-    import time
+@pytest.fixture
+def sigint_raises():
+    """Ctrl-C must raise KeyboardInterrupt here, whatever this process inherited (under
+    `nohup ... &` SIGINT arrives ignored and Python installs no handler)."""
+    old = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, old)
 
-    lab = fake_lab(workers=1)
-    lab.master.delay(4.0, "containerd")
-    state = lab.dir / ".labctl" / "state.json"
-    p = lab.popen("up")
-    try:
-        deadline = time.monotonic() + 60
+
+def test_ctrl_c_stops_and_the_next_up_continues(memory_lab, sigint_raises):
+    import os
+
+    lab = memory_lab(workers=1)
+    lab.master.delay(1.5, "containerd")
+    state = lab.lab.paths.state
+
+    def press_ctrl_c_once_containerd_runs() -> None:
+        deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             try:
                 steps = json.loads(state.read_text())["nodes"].get("k8s-master", {}).get("steps", {})
             except (FileNotFoundError, ValueError):
                 steps = {}
             if steps.get("containerd", {}).get("status") == "running":
-                break
-            time.sleep(0.05)
-        else:
-            pytest.fail("containerd never started")
-        p.send_signal(signal.SIGINT)
-        out, err = p.communicate(timeout=60)
-    finally:
-        if p.poll() is None:
-            p.kill()
-            p.wait()
-    assert p.returncode == ExitCode.INTERRUPTED, err
-    assert "interrupted; run `labctl up` again to continue" in err, err
-    recorded = _state(lab)
-    assert recorded["result"] == "interrupted"
-    assert "kubeadm-init" not in lab.master.done_steps()
+                os.kill(os.getpid(), signal.SIGINT)
+                return
+            time.sleep(0.02)
 
-    time.sleep(4.5)  # the interrupted remote script runs on to its end, as a real one would
+    presser = threading.Thread(target=press_ctrl_c_once_containerd_runs)
+    presser.start()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            lab.up()
+    finally:
+        presser.join()
+    recorded = lab.state()
+    assert recorded["result"] == "interrupted"
+    last = [e for e in lab.events if e.kind == ev.RUN][-1]
+    assert last.status == ev.FAILED and last.data == {"result": "interrupted"}
+    assert "kubeadm-init" not in lab.master.done_steps()
+    assert all(s.closed for s in lab.sessions)
+
+    time.sleep(1.7)  # the interrupted remote script runs on to its end, as a real one would
     done = {n: set(f.done_steps()) for n, f in lab.nodes.items()}
     runs = {n: len(f.step_runs()) for n, f in lab.nodes.items()}
-    again = lab.labctl("up")
-    assert again.returncode == 0, again.stderr
+    lab.up()
     for n, f in lab.nodes.items():
         assert not {e["step"] for e in f.step_runs()[runs[n]:]} & done[n]
 
 
-def test_json_emits_one_event_per_line_and_a_result(fake_lab):
-    lab = fake_lab(workers=1)
-    r = lab.labctl("up", "--json")
-    assert r.returncode == 0, r.stderr
-    lines = [json.loads(line) for line in r.stdout.splitlines()]
+def test_json_renderer_emits_one_event_per_line(memory_lab):
+    lab = memory_lab(workers=1)
+    out = io.StringIO()
+    from labctl.lab.up import up
+
+    up(lab.lab, sinks=[make_renderer(as_json=True, stream=out)])
+    lines = [json.loads(line) for line in out.getvalue().splitlines()]
     steps = [e for e in lines if e.get("kind") == "step"]
     assert {(e["node"], e["step"]) for e in steps if e["status"] == "done"} >= {
         ("k8s-master", "kubeadm-init"), ("k8s-node1", "kubeadm-join"), ("k8s-master", "kubeconfig"),
     }
-    assert all("ts" in e for e in lines[:-1])
-    assert lines[-1]["ok"] is True and lines[-1]["lab"] == "k8s-lab"
+    assert all("ts" in e for e in lines)
+    assert lines[-1]["kind"] == "run" and lines[-1]["status"] == "done" and lines[-1]["data"]["lab"] == "k8s-lab"
 
 
-def test_json_failure_is_json_too(fake_lab):
-    lab = fake_lab(workers=0)
-    lab.master.fail("calico", rc=2, output="labctl: calico broke")
-    r = lab.labctl("up", "--json")
-    assert r.returncode == ExitCode.REMOTE_FAILED
-    lines = [json.loads(line) for line in r.stdout.splitlines()]
-    failed = [e for e in lines if e.get("kind") == "step" and e.get("status") == "failed"]
-    assert failed and failed[0]["step"] == "calico" and failed[0]["data"]["rc"] == 2
-    assert lines[-1]["ok"] is False and lines[-1]["exit_code"] == ExitCode.REMOTE_FAILED
+def test_live_view_on_a_terminal_redraws_one_row_per_node(memory_lab):
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    lab = memory_lab(workers=1)
+    term = Terminal()
+    from labctl.lab.up import up
+
+    up(lab.lab, sinks=[make_renderer(stream=term)])
+    out = term.getvalue()
+    assert "\x1b[2F\x1b[J" in out  # cursor back up over the two node rows
+    final = out.rsplit("\x1b[J", 1)[1]
+    rows = [line.split() for line in final.splitlines() if line.startswith("k8s-")]
+    assert [r[:3] for r in rows] == [["k8s-master", "ok", "kubeconfig"], ["k8s-node1", "ok", "kubeadm-join"]]
+    assert "[k8s-node1] swap: running" not in out  # no scrolling per-step lines
 
 
-def test_nodes_option_must_match_lab_yaml(fake_lab):
-    lab = fake_lab(workers=2, write_spec=True)
-    r = lab.labctl("up", "--nodes", "3")
-    assert r.returncode == ExitCode.USAGE
-    assert "--nodes 3 does not match lab.yaml" in r.stderr and "hint:" in r.stderr
-    assert not (lab.dir / "Vagrantfile").exists()
+def test_a_ctrl_c_is_reported_once(memory_lab):
+    """The state file and --json get an "interrupted" event; the console renderer does
+    not print it, since the CLI's error boundary says "run the same command again"."""
+    lines = io.StringIO()
+    sink = make_renderer(stream=lines, live=False)
+    sink(ev.Event(ev.RUN, "interrupted; run `labctl up` again to continue", status=ev.FAILED,
+                  data={"result": "interrupted"}))
+    assert lines.getvalue() == ""
 
 
-def test_nodes_option_on_a_new_lab_writes_lab_yaml(fake_lab):
-    lab = fake_lab(workers=1)
-    (lab.dir / "lab.yaml").unlink()
-    r = lab.labctl("up", "--nodes", "1")
-    assert r.returncode == 0, r.stderr
-    assert len(yaml.safe_load((lab.dir / "lab.yaml").read_text())["nodes"]) == 2
-    again = lab.labctl("up")  # lab.yaml now decides: the same two nodes, nothing to do
-    assert again.returncode == 0 and again.stdout.strip().endswith("nothing to do"), again.stderr
-    other = lab.labctl("up", "--provider", "libvirt")
-    assert other.returncode == ExitCode.USAGE
-    assert "--provider libvirt does not match lab.yaml" in other.stderr
+def test_nodes_option_must_match_lab_yaml(tmp_path):
+    from labctl.lab.paths import LabPaths
+    from labctl.spec.initfile import init_lab
+
+    init_lab(LabPaths(tmp_path), workers=2)
+    with pytest.raises(UsageError) as exc:
+        Lab.load(tmp_path, workers=3)
+    assert "--nodes 3 does not match lab.yaml" in exc.value.message and exc.value.hint
+    with pytest.raises(UsageError) as exc:
+        Lab.load(tmp_path, provider="libvirt")
+    assert "--provider libvirt does not match lab.yaml" in exc.value.message
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["lab.yaml"]
 
 
-def test_a_host_that_cannot_run_the_lab_is_told_before_anything_is_written(fake_lab):
-    lab = fake_lab(workers=2)
-    (lab.dir.parent / "bin" / "VBoxManage").unlink()  # no VirtualBox on this host
-    r = lab.labctl("up", "--nodes", "2")
-    assert r.returncode == ExitCode.HOST_NOT_READY
-    assert "VirtualBox is not installed" in r.stderr and "hint: install VirtualBox" in r.stderr
-    assert r.stderr.count("VirtualBox is not installed") == 1
+def test_nodes_option_on_a_new_lab_writes_lab_yaml(memory_lab, tmp_path):
+    assert Lab.load(tmp_path, workers=1).spec_to_write
+    assert not Lab.load(tmp_path).spec_to_write
+    assert not (tmp_path / "lab.yaml").exists()  # loading writes nothing
+
+    lab = memory_lab(workers=2)
+    lab.lab.spec_to_write = True
+    lab.up()
+    assert len(yaml.safe_load((lab.dir / "lab.yaml").read_text())["nodes"]) == 3
+    assert Lab.load(lab.dir).spec == lab.lab.spec
+
+
+def test_a_host_that_cannot_run_the_lab_is_told_before_anything_is_written(memory_lab):
+    def no_virtualbox(spec):
+        raise HostNotReady("VirtualBox is not installed", hint="install VirtualBox")
+
+    lab = memory_lab(workers=2, host_check=no_virtualbox)
+    lab.lab.spec_to_write = True
+    with pytest.raises(HostNotReady):
+        lab.up()
     assert sorted(p.name for p in lab.dir.iterdir()) == []
-    assert lab.fake_vagrant.calls(lab.dir) == []
+    assert lab.provider.calls == []
 
 
-def test_parallel_bounds_machines_and_nodes_at_once(fake_lab):
-    from tests.helpers.fake_vagrant import max_overlap
-
-    lab = fake_lab(workers=2)
-    lab.fake_vagrant.up_seconds(0.5)
-    r = lab.labctl("up", "--parallel", "1")
-    assert r.returncode == 0, r.stderr
-    ups = [c for c in lab.fake_vagrant.calls(lab.dir) if c.verb == "up"]
-    assert len(ups) == 3 and max_overlap(ups) == 1
+def test_parallel_bounds_machines_and_nodes_at_once(memory_lab):
+    lab = memory_lab(workers=2)
+    lab.up(parallel=1)
+    assert [c for c in lab.provider.calls if c[0] == "up"] == [("up", ("k8s-master", "k8s-node1", "k8s-node2"), 1)]
     runs = sorted((e["start"], e["end"]) for _, e in lab.all_step_runs())
     assert all(a_end <= b_start for (_, a_end), (b_start, _) in zip(runs, runs[1:]))
-    assert lab.labctl("up", "--parallel", "0").returncode == ExitCode.USAGE
+    with pytest.raises(UsageError):
+        lab.up(parallel=0)
+
+
+def test_only_machines_not_running_are_booted(memory_lab):
+    lab = memory_lab(workers=2)
+    lab.provider.machines["k8s-node1"] = "running"
+    lab.provider.machines["k8s-node2"] = "poweroff"
+    result = lab.up()
+    assert result.booted == ["k8s-master", "k8s-node2"]
+    first_seen: dict = {}
+    for e in lab.events:
+        if e.kind == ev.MACHINE:
+            first_seen.setdefault(e.node, e.status)
+    assert first_seen == {"k8s-master": "not_created", "k8s-node1": "running", "k8s-node2": "poweroff"}

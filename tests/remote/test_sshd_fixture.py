@@ -77,3 +77,18 @@ def test_env_values_with_quotes_and_spaces(sshd_factory, make_session):
     s = make_session(host)
     s.connect(deadline=10)
     assert s.run('printf %s "$ODD"').stdout == 'a "quoted" value with spaces'
+
+
+def test_a_port_taken_before_sshd_binds_it_means_another_port(sshd_factory):
+    """Another process (an xdist worker, another test run) may take the free port
+    between free_port() and sshd's bind; a banner on that port is not ours."""
+    import socket
+
+    host = sshd_factory(start=False)
+    with socket.socket() as taken:
+        taken.bind((host.host, 0))
+        taken.listen()
+        host.move(taken.getsockname()[1])
+        host.start()
+        assert host.port != taken.getsockname()[1]
+        assert f"Server listening on {host.host} port {host.port}." in host.log()

@@ -1,8 +1,8 @@
 """labctl commands (lifecycle): up, status, ssh, halt, destroy, snapshot, kubeconfig.
 
-Each command parses its options, calls one labctl.lab.lifecycle function and renders
-the result. The api modules (paramiko, jinja2, yaml) are imported inside the bodies so
-that `labctl --help` stays fast.
+Each command parses its options, builds the Lab once (labctl.lab.lab.Lab.load), calls
+one labctl.lab function with it and renders the result. The lab modules (paramiko,
+jinja2, yaml) are imported inside the bodies so that `labctl --help` stays fast.
 """
 
 from __future__ import annotations
@@ -15,8 +15,25 @@ import typer
 
 from labctl.cli import app
 from labctl.cli.context import get
+from labctl.providers import PROVIDERS
 
 json_option = Annotated[bool, typer.Option("--json", help="One JSON object per line (events, then the result).")]
+
+
+def _lab(ctx: typer.Context, **overrides):
+    from labctl.lab.lab import Lab
+
+    return Lab.load(get(ctx).lab_dir, **overrides)
+
+
+def _at_least(option: str, value: int | None, low: int, high: int | None = None, fix: str = "") -> None:
+    """Range checks of options: exit 2 with one line naming the option and the fix."""
+    from labctl.errors import UsageError
+
+    if value is None or (value >= low and (high is None or value <= high)):
+        return
+    allowed = f"{low}..{high}" if high is not None else f"{low} or more"
+    raise UsageError(f"{option} {value}: must be {allowed}" + (f" ({fix})" if fix else ""))
 
 
 def _renderer(as_json: bool):
@@ -31,20 +48,23 @@ def _renderer(as_json: bool):
 def up(
     ctx: typer.Context,
     nodes: Annotated[Optional[int], typer.Option("--nodes", help="Number of worker nodes (a new lab; must match lab.yaml).")] = None,
-    provider: Annotated[Optional[str], typer.Option("--provider", help="virtualbox or libvirt (default: lab.yaml).")] = None,
+    provider: Annotated[Optional[str], typer.Option("--provider", help=f"{' or '.join(PROVIDERS)} (default: lab.yaml).")] = None,
     parallel: Annotated[Optional[int], typer.Option("--parallel", help="Machines booted / nodes prepared at once.")] = None,
     merge_kubeconfig: Annotated[bool, typer.Option("--merge-kubeconfig", help="Also add the lab as a context to ~/.kube/config.")] = False,
     kubeconfig_path: Annotated[Optional[Path], typer.Option("--kubeconfig-path", help="Merge into this file instead of ~/.kube/config.")] = None,
     as_json: json_option = False,
 ) -> None:
     """Bring the lab up (or continue where the last run stopped)."""
-    from labctl.lab import lifecycle
     from labctl.bootstrap.cluster import default_user_kubeconfig
     from labctl.cli.output import emit_json
+    from labctl.lab.up import up as lab_up
+    from labctl.spec.model import MAX_WORKERS, MIN_WORKERS
 
+    _at_least("--nodes", nodes, MIN_WORKERS, MAX_WORKERS, "the number of workers besides the master")
+    _at_least("--parallel", parallel, 1, fix="--parallel 1 does one machine at a time")
     merge = (kubeconfig_path or default_user_kubeconfig()) if (merge_kubeconfig or kubeconfig_path) else None
-    result = lifecycle.up(get(ctx).lab_dir, sinks=[_renderer(as_json)], workers=nodes, provider=provider,
-                          parallel=parallel, merge_kubeconfig=merge)
+    lab = _lab(ctx, workers=nodes, provider=provider)
+    result = lab_up(lab, sinks=[_renderer(as_json)], parallel=parallel, merge_kubeconfig=merge)
     if as_json:
         emit_json(result.to_dict())
     else:
@@ -59,7 +79,7 @@ def status(ctx: typer.Context, as_json: json_option = False) -> None:
     from labctl.lab.status import status as lab_status
     from labctl.cli.output import emit_json, table
 
-    result = lab_status(get(ctx).lab_dir)
+    result = lab_status(_lab(ctx))
     if as_json:
         emit_json(result.to_dict())
         return
@@ -89,28 +109,36 @@ def ssh(
 
     from labctl.lab import ssh as remote
 
-    lab_dir = get(ctx).lab_dir
+    lab = _lab(ctx)
     if command and command[0] == "--":
         command = command[1:]
     if command:
-        rc = remote.ssh_run(lab_dir, node, shlex.join(command))
-        raise typer.Exit(rc)
+        rc = remote.ssh_run(lab, node, shlex.join(command))
+        # SystemExit, not typer.Exit: the error boundary reads a returned 130 as Ctrl-C,
+        # and the remote command's own 130 must not be reported as one.
+        sys.exit(rc)
     from labctl.host.sshclient import exec_ssh
 
-    exec_ssh(remote.ssh_argv(lab_dir, node))
+    exec_ssh(remote.ssh_argv(lab, node))
 
 
 @app.command()
 def halt(ctx: typer.Context, as_json: json_option = False) -> None:
-    """Stop the lab's VMs (their disks stay; `labctl up` starts them again)."""
-    from labctl.lab import lifecycle
-    from labctl.cli.output import emit_json
+    """Stop the lab's VMs (their disks stay; `labctl up` starts them again).
 
-    names = lifecycle.halt(get(ctx).lab_dir, sinks=[_renderer(as_json)])
+    A lab without machines (never brought up, or destroyed) has nothing to halt: it
+    says so and exits 0, writing nothing."""
+    from labctl.cli.output import emit_json
+    from labctl.lab.machines import halt as lab_halt
+
+    lab = _lab(ctx)
+    result = lab_halt(lab, sinks=[_renderer(as_json)])
     if as_json:
-        emit_json({"ok": True, "halted": names})
+        emit_json(result.to_dict())
+    elif result.nothing_to_do:
+        typer.echo(f"nothing to halt: lab {lab.spec.name} has no machines (never brought up, or destroyed)")
     else:
-        typer.echo("halted: " + ", ".join(names))
+        typer.echo("halted: " + ", ".join(result.machines))
 
 
 @app.command()
@@ -120,20 +148,25 @@ def destroy(
     as_json: json_option = False,
 ) -> None:
     """Remove the lab's VMs, host keys, state and kubeconfig (lab.yaml stays)."""
-    from labctl.lab import lifecycle
     from labctl.cli.output import emit_json
     from labctl.errors import Aborted, UsageError
+    from labctl.lab.machines import destroy as lab_destroy
 
-    lab_dir = get(ctx).lab_dir
+    lab = _lab(ctx)
+    lab_dir = lab.root
     if not yes:
         if not sys.stdin.isatty():
             raise UsageError("destroy needs confirmation and there is no terminal to ask on",
                              hint="pass --yes to destroy the lab's VMs without asking")
         if not typer.confirm(f"Destroy every VM of the lab in {lab_dir}?", default=False):
             raise Aborted("destroy cancelled; nothing was changed", hint="pass --yes to skip the question")
-    removed = lifecycle.destroy(lab_dir, sinks=[_renderer(as_json)])
+    result = lab_destroy(lab, sinks=[_renderer(as_json)])
+    removed = result.removed
     if as_json:
-        emit_json({"ok": True, "removed": removed})
+        emit_json(result.to_dict())
+    elif result.nothing_to_do:
+        typer.echo(f"no machines to destroy in lab {lab.spec.name}; lab.yaml kept"
+                   + (f"; removed {', '.join(removed)}" if removed else ""))
     else:
         typer.echo("destroyed; lab.yaml kept" + (f"; removed {', '.join(removed)}" if removed else ""))
 
@@ -146,10 +179,17 @@ def snapshot(
     as_json: json_option = False,
 ) -> None:
     """Save, restore, list or delete a snapshot of every VM of the lab."""
-    from labctl.lab import lifecycle
     from labctl.cli.output import emit_json, table
+    from labctl.errors import UsageError
+    from labctl.lab import machines
 
-    result = lifecycle.snapshot(get(ctx).lab_dir, action, name, sinks=[] if action == "list" else [_renderer(as_json)])
+    if action != "list" and action not in machines.SNAPSHOT_ACTIONS:
+        raise UsageError(f"unknown snapshot action {action!r}", hint="use save, restore, list or delete")
+    lab = _lab(ctx)
+    if action == "list":
+        result = machines.snapshot_list(lab)
+    else:
+        result = machines.SNAPSHOT_ACTIONS[action](lab, name, sinks=[_renderer(as_json)])
     if action == "list":
         if as_json:
             emit_json({"ok": True, "snapshots": result})
@@ -169,9 +209,10 @@ def kubeconfig(
     kubeconfig_path: Annotated[Optional[Path], typer.Option("--kubeconfig-path", help="Merge into this file instead.")] = None,
 ) -> None:
     """Print the lab's kubeconfig path, or merge it into your kubeconfig."""
-    from labctl.lab import lifecycle
     from labctl.bootstrap.cluster import default_user_kubeconfig
+    from labctl.lab.kubeconfig import kubeconfig as lab_kubeconfig
+    from labctl.lab.paths import LabPaths
 
     target = (kubeconfig_path or default_user_kubeconfig()) if (merge or kubeconfig_path) else None
-    path = lifecycle.kubeconfig(get(ctx).lab_dir, merge_into=target)
+    path = lab_kubeconfig(LabPaths(get(ctx).lab_dir), merge_into=target)
     typer.echo(str(path) if target is None else f"merged into {path}")

@@ -1,159 +1,36 @@
-"""The Vagrant driver: every call labctl makes to the `vagrant` CLI goes through here.
-
-Why not python-vagrant for these calls: it has no timeout on any call, keeps no
-output of a failed call, replaces the whole environment with ``env=`` and caches
-ssh-config per machine. The driver runs the same CLI itself (vagrant_proc), parses
-the documented machine-readable output (vagrant_cli) and raises VagrantFailed with
-the command, the exit code, the last lines and a hint for every non-zero exit.
+"""The Vagrant driver: the `vagrant` subcommands labctl uses, one method each.
 
 `up` starts one `vagrant up NAME --no-provision` per machine (VirtualBox has no
---parallel), at most ``max_parallel`` at once, each with its own deadline and log.
-When one machine fails, the machines already booting are left to finish (killing
-`vagrant up` mid-import leaves half-registered VMs that the next run trips over),
-machines not yet started are not started, and the first failure is raised.
+--parallel), at most ``max_parallel`` at once, each with its own deadline and log
+(vagrant/boot.py). Which host provider needs what before a parallel boot (a box added
+once, a first machine booted alone) is vagrant/provider.py's business.
 """
 
 from __future__ import annotations
 
-import os
-import shutil
-import threading
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
 
+from labctl.errors import UsageError, VagrantFailed
+from labctl.providers.base import SSHTarget
 from labctl.providers.vagrant import parse as vagrant_cli
-from labctl.providers.vagrant.parse import MachineState, SSHConfig
-from labctl.providers.vagrant.proc import LoggedProcess, ProcResult, run_captured
-from labctl.errors import HostNotReady, NotFound, UsageError, VagrantFailed
-
-if TYPE_CHECKING:
-    from labctl.remote.ssh import SSHTarget
-
-__all__ = ["MachineState", "SSHConfig", "VagrantDriver"]
-
-INSTALL_HINT = (
-    "install Vagrant >= 2.3 (https://developer.hashicorp.com/vagrant/install; on Debian/Ubuntu "
-    "`apt install vagrant`) so that `vagrant` is on PATH, then run `labctl doctor`"
+from labctl.providers.vagrant.boot import boot_machines
+from labctl.providers.vagrant.cli import (
+    BOOT_TIMEOUT,
+    BOX_ADD_TIMEOUT,
+    CHANGE_TIMEOUT,
+    INSTALL_HINT,
+    QUERY_TIMEOUT,
+    VagrantCLI,
 )
+from labctl.providers.vagrant.hosts import LIBVIRT_SHARED_READY, host_provider
+from labctl.providers.vagrant.parse import BoxEntry, MachineState, SSHConfig
 
-# Seconds. Short queries answer in a few seconds even with plugins loaded; halt waits
-# for a guest's graceful shutdown before forcing it; restore and reload boot the VM.
-QUERY_TIMEOUT = 120.0
-CHANGE_TIMEOUT = 900.0
-BOOT_TIMEOUT = 1800.0
-# vagrant-libvirt uploads a box into the storage pool and creates the lab's networks
-# under a lock that holds only inside one Vagrant process: a second `vagrant up` started
-# alongside snapshots a half-uploaded box volume (its VM finds no boot disk) or fails
-# with "network ... already exists". So with libvirt the first machine boots alone
-# until its domain starts (this line in its output); the others then follow together.
-LIBVIRT_SHARED_READY = "Starting domain."
+__all__ = ["MachineState", "SSHConfig", "VagrantDriver", "INSTALL_HINT", "LIBVIRT_SHARED_READY",
+           "QUERY_TIMEOUT", "CHANGE_TIMEOUT", "BOOT_TIMEOUT"]
 
 
-class VagrantDriver:
-    def __init__(
-        self,
-        lab_dir: Path,
-        *,
-        log_dir: Path,
-        env: Mapping[str, str] | None = None,
-        executable: str = "vagrant",
-        kill_grace: float = 10.0,
-    ) -> None:
-        self.lab_dir = Path(lab_dir)
-        self.log_dir = Path(log_dir)
-        self.extra_env = dict(env or {})
-        self.executable = executable
-        self.kill_grace = kill_grace
-
-    # -- running the CLI ---------------------------------------------------------------
-
-    @property
-    def env(self) -> dict[str, str]:
-        """The caller's environment plus ``env`` (python-vagrant's ``env=`` replaces it
-        all, losing PATH and HOME), read at each call."""
-        merged = dict(os.environ)
-        # Each of our many short calls would otherwise start a version check against
-        # HashiCorp's servers; an explicit setting of the user still wins.
-        merged.setdefault("VAGRANT_CHECKPOINT_DISABLE", "1")
-        merged.update(self.extra_env)
-        return merged
-
-    def _exe(self) -> str:
-        """The vagrant binary on the PATH the calls will use; checks the lab folder too."""
-        if not self.lab_dir.is_dir():
-            raise NotFound(f"lab folder {self.lab_dir} does not exist", hint="create it with `labctl init`")
-        found = shutil.which(self.executable, path=self.env.get("PATH", os.defpath))
-        if not found:
-            raise HostNotReady(f"vagrant: `{self.executable}` not found on PATH", hint=INSTALL_HINT)
-        return found
-
-    def _display(self, args: Sequence[str]) -> str:
-        return " ".join(["vagrant", *args])
-
-    def _failed(self, args: Sequence[str], rc: int | None, text: str, *, where: str, log_path: Path | None = None,
-                what: str | None = None, hint: str | None = None, status: str | None = None) -> VagrantFailed:
-        """``text`` is the human reading of the output (vagrant_cli.human_lines)."""
-        if log_path:
-            fallback = f"read {log_path}; once the cause is fixed, `labctl up` continues where it stopped"
-        else:
-            fallback = f"run `{self._display(args)}` in {self.lab_dir} to see the whole output"
-        return VagrantFailed(
-            self._display(args),
-            rc,
-            text,
-            where=where,
-            log_path=str(log_path) if log_path else None,
-            hint=hint or vagrant_cli.hint_for(text) or fallback,
-            what=what,
-            status=status,
-        )
-
-    def _run(self, args: Sequence[str], *, timeout: float, where: str = "localhost") -> ProcResult:
-        try:
-            result = run_captured(
-                [self._exe(), *args], cwd=self.lab_dir, env=self.env, timeout=timeout, grace=self.kill_grace
-            )
-        except FileNotFoundError as exc:
-            raise HostNotReady(f"vagrant: cannot run `{self.executable}`: {exc.strerror}", hint=INSTALL_HINT) from exc
-        if not result.succeeded:
-            hint = status = None
-            if result.rc is None:
-                status = f"gave no answer within {timeout:g} s and was stopped"
-                hint = f"run `{self._display(args)}` by hand in {self.lab_dir} to see where it hangs"
-            text = "\n".join(vagrant_cli.human_lines(result.stdout + "\n" + result.stderr))
-            raise self._failed(args, result.rc, text, where=where, hint=hint, status=status)
-        return result
-
-    def _start_logged(self, args: Sequence[str], log_name: str,
-                      on_line: Callable[[str], None] | None = None) -> LoggedProcess:
-        try:
-            return LoggedProcess([self._exe(), *args], cwd=self.lab_dir, env=self.env, log_path=self.log_dir / log_name,
-                                 on_line=on_line)
-        except FileNotFoundError as exc:
-            raise HostNotReady(f"vagrant: cannot run `{self.executable}`: {exc.strerror}", hint=INSTALL_HINT) from exc
-
-    def _finish_logged(self, proc: LoggedProcess, args: Sequence[str], machine: str, deadline: float) -> None:
-        result = proc.wait(deadline, self.kill_grace)
-        if not result.succeeded:
-            raise self._timeout_or_failure(args, result, machine, proc.log_path, deadline)
-
-    def _run_logged(self, args: Sequence[str], *, machine: str, log_name: str, deadline: float) -> None:
-        self._finish_logged(self._start_logged(args, log_name), args, machine, deadline)
-
-    def _timeout_or_failure(self, args: Sequence[str], result: ProcResult, machine: str, log_path: Path,
-                            deadline: float) -> VagrantFailed:
-        # LoggedProcess already turned the output into human lines.
-        if result.rc is None:
-            return self._failed(
-                args, None, result.stdout, where=machine, log_path=log_path,
-                status=f"was stopped at its deadline of {deadline:g} s",
-                hint=f"{machine} was not up within {deadline:g} s and was stopped; read the log, "
-                "then run `labctl up` again (it continues) or raise the deadline",
-            )
-        return self._failed(args, result.rc, result.stdout, where=machine, log_path=log_path)
-
+class VagrantDriver(VagrantCLI):
     # -- queries -----------------------------------------------------------------------
 
     def version(self) -> str:
@@ -189,8 +66,6 @@ class VagrantDriver:
                                 hint="run `vagrant ssh-config NAME` in the lab folder to see why") from None
 
     def ssh_target(self, name: str) -> SSHTarget:
-        from labctl.remote.ssh import SSHTarget
-
         conf = self.ssh_config(name)
         if not conf.identity_files:
             raise VagrantFailed(f"vagrant ssh-config {name}", 0, "", where=name,
@@ -206,6 +81,19 @@ class VagrantDriver:
         result = self._run(["snapshot", "list", "--machine-readable"], timeout=QUERY_TIMEOUT)
         return vagrant_cli.parse_snapshot_list(result.stdout)
 
+    def box_list(self) -> list[BoxEntry]:
+        """Boxes installed for this user (`vagrant box list`; global, not per lab)."""
+        result = self._run(["box", "list", "--machine-readable"], timeout=QUERY_TIMEOUT)
+        return vagrant_cli.parse_box_list(result.stdout)
+
+    def has_box(self, box: str, version: str, provider: str) -> bool:
+        return any(b.name == box and b.version == version and b.provider == provider for b in self.box_list())
+
+    def box_add(self, box: str, version: str, provider: str, *, deadline: float = BOX_ADD_TIMEOUT) -> None:
+        """Download a box once, logged like a boot (it can take many minutes)."""
+        args = ["box", "add", box, "--box-version", version, "--provider", provider, "--machine-readable"]
+        self._run_logged(args, machine="localhost", log_name="vagrant-box-add.log", deadline=deadline)
+
     # -- changes -----------------------------------------------------------------------
 
     def up(
@@ -216,90 +104,22 @@ class VagrantDriver:
         deadline: float = BOOT_TIMEOUT,
         provider: str | None = None,
         on_event: Callable[[str, str], None] | None = None,
+        first_alone_until: str | None = None,
     ) -> None:
-        """Bring ``names`` up, ``max_parallel`` `vagrant up` processes at a time.
+        """Bring ``names`` up, ``max_parallel`` `vagrant up` processes at a time (boot.py).
 
-        ``deadline`` counts, per machine, from the start of its own process. Events
-        (name, "started" | "running" | "failed") go to ``on_event``, which is called from
-        worker threads. "running" means `vagrant up` exited 0; once all have, one
-        `vagrant status` confirms every machine runs. Raises VagrantFailed for the first
-        failed machine in ``names`` order; the others are listed in its evidence.
-        """
+        ``first_alone_until``: the first machine boots alone until this line appears in
+        its output (by default what vagrant/hosts.py says of ``provider``)."""
         if max_parallel < 1:
             raise UsageError(f"max_parallel must be >= 1, not {max_parallel}", hint="pass 1 to boot one at a time")
         names = list(dict.fromkeys(names))
         if not names:
             return
         self._exe()  # a missing binary is one HostNotReady, not one failure per machine
-        emit = on_event or (lambda _n, _e: None)
-        stop_starting = threading.Event()
-        live: dict[str, LoggedProcess] = {}
-        guard = threading.Lock()
-
-        shared_ready = threading.Event()
-        leader = names[0] if provider == "libvirt" and len(names) > 1 else None
-        if leader is None:
-            shared_ready.set()
-
-        def watch_leader(line: str) -> None:
-            if LIBVIRT_SHARED_READY in line:
-                shared_ready.set()
-
-        def one(name: str) -> None:
-            args = ["up", name, "--no-provision", "--machine-readable"]
-            if provider:
-                args += ["--provider", provider]
-            if name != leader:
-                while not shared_ready.wait(0.5):
-                    if stop_starting.is_set():
-                        return
-            with guard:
-                if stop_starting.is_set():
-                    return
-                live[name] = proc = self._start_logged(args, f"vagrant-up-{name}.log",
-                                                       on_line=watch_leader if name == leader else None)
-            emit(name, "started")
-            try:
-                self._finish_logged(proc, args, name, deadline)
-            except BaseException:
-                stop_starting.set()
-                emit(name, "failed")
-                raise
-            finally:
-                if name == leader:
-                    shared_ready.set()
-            emit(name, "running")
-
-        failures: dict[str, BaseException] = {}
-        pool = ThreadPoolExecutor(max_workers=min(max_parallel, len(names)), thread_name_prefix="vagrant-up")
-        futures: dict[Future, str] = {pool.submit(one, n): n for n in names}
-        try:
-            pending = set(futures)
-            while pending:
-                done, pending = wait(pending, return_when=FIRST_COMPLETED)
-                for fut in done:
-                    if fut.exception() is not None:
-                        failures[futures[fut]] = fut.exception()
-        except BaseException:
-            # Ctrl-C reaches labctl only: every vagrant runs in its own session so that a
-            # deadline can kill its whole group. Pass the interrupt on, then stop them.
-            with guard:
-                stop_starting.set()
-                running = list(live.values())
-            for proc in running:
-                proc.stop(self.kill_grace)
-            raise
-        finally:
-            pool.shutdown(wait=True, cancel_futures=True)
-        if failures:
-            first_name = next(n for n in names if n in failures)
-            first = failures[first_name]
-            if isinstance(first, VagrantFailed):
-                for other in names:
-                    exc = failures.get(other)
-                    if exc is not None and exc is not first:
-                        first.evidence.append(f"also failed: {other}: {exc}")
-            raise first
+        if first_alone_until is None:
+            first_alone_until = host_provider(provider).first_alone_until
+        boot_machines(self, names, max_parallel=max_parallel, deadline=deadline, provider=provider,
+                      on_event=on_event, first_alone_until=first_alone_until)
         self._check_running(names)
 
     def _check_running(self, names: Sequence[str]) -> None:
@@ -315,13 +135,6 @@ class VagrantDriver:
                     hint="read the log; `vagrant status` in the lab folder shows the state",
                 )
 
-    def _each(self, verb: str, args: Sequence[str], names: Iterable[str], timeout: float) -> None:
-        """A booting command, one call and one log per machine (or one for all)."""
-        for name in list(names) or [None]:
-            full = [*args[:1], *([name] if name else []), *args[1:]]
-            log_name = f"vagrant-{verb}-{name}.log" if name else f"vagrant-{verb}.log"
-            self._run_logged(full, machine=name or "localhost", log_name=log_name, deadline=timeout)
-
     def halt(self, names: Iterable[str] = (), *, timeout: float = CHANGE_TIMEOUT) -> None:
         names = list(names)  # one vagrant process for all: Ruby's start-up is the slow part
         self._run(["halt", *names, "--machine-readable"], timeout=timeout, where=",".join(names) or "localhost")
@@ -330,9 +143,6 @@ class VagrantDriver:
         names = list(names)
         self._run(["destroy", *names, "-f", "--machine-readable"], timeout=timeout,
                   where=",".join(names) or "localhost")
-
-    def reload(self, names: Iterable[str] = (), *, timeout: float = BOOT_TIMEOUT) -> None:
-        self._each("reload", ["reload", "--no-provision", "--machine-readable"], names, timeout)
 
     def snapshot_save(self, name: str, machines: Iterable[str] = (), *, force: bool = False,
                       timeout: float = CHANGE_TIMEOUT) -> None:
