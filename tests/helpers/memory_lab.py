@@ -148,7 +148,7 @@ def memory_lab(tmp_path_factory, monkeypatch) -> Iterator[Callable[..., MemoryLa
     def make(workers: int = 2, *, delay: float = 0.0, name: str | None = None, write_spec: bool = False,
              host_check: Callable | None = None) -> MemoryLab:
         from labctl.spec.initfile import init_lab
-        from labctl.spec.model import default_spec, load_spec
+        from labctl.spec import default_spec, load_spec
 
         base = tmp_path_factory.mktemp("memlab")
         lab_dir = base / "lab"

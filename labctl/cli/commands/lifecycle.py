@@ -58,7 +58,7 @@ def up(
     from labctl.bootstrap.cluster import default_user_kubeconfig
     from labctl.cli.output import emit_json
     from labctl.lab.up import up as lab_up
-    from labctl.spec.model import MAX_WORKERS, MIN_WORKERS
+    from labctl.spec import MAX_WORKERS, MIN_WORKERS
 
     _at_least("--nodes", nodes, MIN_WORKERS, MAX_WORKERS, "the number of workers besides the master")
     _at_least("--parallel", parallel, 1, fix="--parallel 1 does one machine at a time")
