@@ -1,3 +1,3 @@
 """Every command module registers its commands on labctl.cli.app when imported."""
 
-from labctl.cli.commands import course, lab, lifecycle, verify  # noqa: F401
+from labctl.cli.commands import artifacts, course, lab, lifecycle, verify  # noqa: F401
