@@ -74,20 +74,28 @@ class StdinFeeder:
     """Writes stdin in its own thread: a command that prints a lot before it reads its
     input would otherwise deadlock against a blocked sendall()."""
 
-    def __init__(self, chan, data: bytes | str | None):
+    CHUNK = 256 * 1024
+
+    def __init__(self, chan, data):
+        """``data``: bytes, str, None (no input), or a binary file object, which is
+        streamed in chunks and never held in memory whole."""
         self.error: BaseException | None = None
         self._thread = None
         if data is None:
             chan.shutdown_write()
             return
-        raw = data.encode("utf-8") if isinstance(data, str) else bytes(data)
-        self._thread = threading.Thread(target=self._feed, args=(chan, raw), daemon=True, name="ssh-stdin")
+        if not hasattr(data, "read"):
+            data = data.encode("utf-8") if isinstance(data, str) else bytes(data)
+        self._thread = threading.Thread(target=self._feed, args=(chan, data), daemon=True, name="ssh-stdin")
         self._thread.start()
 
-    def _feed(self, chan, raw: bytes) -> None:
+    def _feed(self, chan, data) -> None:
         try:
-            if raw:
-                chan.sendall(raw)
+            if hasattr(data, "read"):
+                for block in iter(lambda: data.read(self.CHUNK), b""):
+                    chan.sendall(block)
+            elif data:
+                chan.sendall(data)
             chan.shutdown_write()
         except (OSError, EOFError) as exc:
             self.error = exc

@@ -11,6 +11,7 @@ the exit status taken: stopping at ``exit_status_ready()`` loses lines (field no
 
 from __future__ import annotations
 
+import os
 import select
 import shlex
 import socket
@@ -298,16 +299,40 @@ class SSHSession:
         chmod, then mv), creating the directory. The data travels on stdin, so a secret
         inside never reaches a command line or a log."""
         raw = data.encode("utf-8") if isinstance(data, str) else bytes(data)
-        script = (
-            f"set -e; dest={shlex.quote(remote_path)}; dir=$(dirname -- \"$dest\"); mkdir -p -- \"$dir\"; "
-            'tmp=$(mktemp "$dir/.labctl-put.XXXXXX"); trap \'rm -f -- "$tmp"\' EXIT; '
-            'cat > "$tmp"; size=$(wc -c < "$tmp"); '
-            f'if [ "$size" -ne {len(raw)} ]; then echo "upload truncated: $size of {len(raw)} bytes" >&2; exit 3; fi; '
-            f'chmod {mode:04o} "$tmp"; mv -f -- "$tmp" "$dest"; trap - EXIT'
-        )
+        script = self._put_script(remote_path, len(raw), mode, "")
         shown = f"put {self.redact(remote_path)} ({len(raw)} bytes, mode {mode:04o})"
         result = self._exec(script, self._wire(script, sudo), shown, timeout, raw, None, True)
         self._raise_unless_ok(result, sudo, None)
+
+    def put_file(
+        self, local_path: str | Path, remote_path: str, *, mode: int = 0o644, sudo: bool = False,
+        sha256: str | None = None, timeout: float = 1800.0,
+    ) -> None:
+        """put() for a file, streamed from disk (never held in memory whole). With
+        ``sha256`` the node checks the digest before the file takes its place."""
+        size = os.path.getsize(local_path)
+        check = ""
+        if sha256 is not None:
+            check = (
+                'got=$(sha256sum "$tmp" | cut -d" " -f1); '
+                f'if [ "$got" != {shlex.quote(sha256)} ]; then '
+                f'echo "checksum mismatch: expected sha256 {sha256}, received $got" >&2; exit 4; fi; '
+            )
+        script = self._put_script(remote_path, size, mode, check)
+        shown = f"put {Path(local_path).name} -> {self.redact(remote_path)} ({size} bytes, mode {mode:04o})"
+        with open(local_path, "rb") as fh:
+            result = self._exec(script, self._wire(script, sudo), shown, timeout, fh, None, True)
+        self._raise_unless_ok(result, sudo, None)
+
+    @staticmethod
+    def _put_script(remote_path: str, size: int, mode: int, check: str) -> str:
+        return (
+            f"set -e; dest={shlex.quote(remote_path)}; dir=$(dirname -- \"$dest\"); mkdir -p -- \"$dir\"; "
+            'tmp=$(mktemp "$dir/.labctl-put.XXXXXX"); trap \'rm -f -- "$tmp"\' EXIT; '
+            'cat > "$tmp"; size=$(wc -c < "$tmp"); '
+            f'if [ "$size" -ne {size} ]; then echo "upload truncated: $size of {size} bytes" >&2; exit 3; fi; '
+            f'{check}chmod {mode:04o} "$tmp"; mv -f -- "$tmp" "$dest"; trap - EXIT'
+        )
 
     # -- internals --------------------------------------------------------------------
 
