@@ -1,0 +1,55 @@
+"""Engine-run work, by the names steps use (Step.before, Step.work).
+
+Each is ``(context, node, step) -> changed``; none knows the engine.
+"""
+
+from __future__ import annotations
+
+from labctl.bootstrap import cluster
+from labctl.bootstrap import steps as cat
+from labctl.bootstrap.context import RunContext, Work
+from labctl.bootstrap.facts import words
+from labctl.bootstrap.model import Step
+from labctl.errors import LabError
+
+
+def push_artifacts(ctx: RunContext, node: str, step: Step) -> bool:
+    """Push the files ``step`` installs from the host cache to the node, streamed, each
+    only when the node has it neither installed (by its pinned sha256) nor pushed."""
+    facts = ctx.facts.get(node, {})
+    missing = words(facts, "artifacts_missing")
+    wanted = [a for a in step.artifacts if a in missing]
+    if not wanted:
+        return False
+    arch = facts.get("arch", "")
+    if not arch:
+        raise LabError(f"{node} did not report its architecture (fact arch)",
+                       hint=f"run `labctl ssh {node} -- uname -m`; labctl supports amd64 and arm64 nodes")
+    local = ctx.artifact_source().files(arch)
+    pushed = words(facts, "artifacts_pushed")
+    changed = False
+    for artifact_id in wanted:
+        f = local.get(artifact_id)
+        if f is None:
+            raise LabError(f"the artifact set has no file {artifact_id!r} that step {step.id} installs",
+                           hint="the set (labctl/artifacts/sets/) and the steps disagree: a labctl bug, please report it")
+        if f.sha256 in pushed:
+            continue
+        ctx.sessions[node].put_file(f.path, f"{cat.REMOTE_ARTIFACTS}/{f.sha256}", mode=0o644, sudo=True, sha256=f.sha256)
+        changed = True
+    return changed
+
+
+def upload_join_config(ctx: RunContext, node: str, step: Step) -> bool:
+    return cluster.upload_join_config(ctx, node)
+
+
+def export_kubeconfig(ctx: RunContext, node: str, step: Step) -> bool:
+    return cluster.export_kubeconfig(ctx, node)
+
+
+WORK: dict[str, Work] = {
+    cat.PUSH_ARTIFACTS: push_artifacts,
+    cat.JOIN_CONFIG: upload_join_config,
+    cat.EXPORT_KUBECONFIG: export_kubeconfig,
+}
