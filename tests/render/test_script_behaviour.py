@@ -35,20 +35,22 @@ def _run(script: Path, bin_dir: Path, timeout: float = 30) -> subprocess.Complet
     return subprocess.run(["bash", str(script)], capture_output=True, text=True, env=env, timeout=timeout)
 
 
-def test_kube_packages_fails_clearly_when_pkgs_k8s_io_is_unreachable(lab, tmp_path):
+def test_kube_packages_fails_clearly_when_the_distribution_archive_is_unreachable(lab, tmp_path):
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     _stub(bin_dir, "dpkg-query", "exit 1\n")  # nothing installed
-    _stub(bin_dir, "curl", "echo 'curl: (6) Could not resolve host: pkgs.k8s.io' >&2\nexit 6\n")
-    for tool in ("apt-get", "apt-mark", "gpg", "systemctl"):  # must never be reached
+    _stub(bin_dir, "apt-get", "echo \"W: Failed to fetch http://archive.ubuntu.com/ubuntu/dists/jammy/InRelease  "
+          "Temporary failure resolving 'archive.ubuntu.com'\" >&2\nexit 100\n")
+    for tool in ("install", "tar", "systemctl", "curl"):  # must never be reached
         _stub(bin_dir, tool, f"echo {tool} was called >&2\nexit 99\n")
-    proc = _run(lab.node_scripts("k8s-node1") / "05-kube-packages.sh", bin_dir)
+    proc = _run(lab.node_scripts("k8s-node1") / "kube-packages.sh", bin_dir)
     assert proc.returncode == EXIT_UNREACHABLE, proc.stderr
     last = proc.stderr.strip().splitlines()[-1]
-    assert last == ("labctl: cannot reach pkgs.k8s.io (https://pkgs.k8s.io/core:/stable:/v1.27/deb/) from k8s-node1: "
-                    "kubelet, kubeadm and kubectl cannot be installed without it")
+    assert last == ("labctl: cannot install conntrack socat ebtables ethtool: "
+                    "no Debian/Ubuntu package repository reachable from k8s-node1")
     assert "was called" not in proc.stderr
-    assert hints.hint_for("k8s-node1", "kube-packages", proc.returncode, proc.stderr)  # the engine has a hint for it
+    hint = hints.hint_for("k8s-node1", proc.returncode, proc.stderr)
+    assert "cannot reach a package repository" in hint
 
 
 def _kubectl_listing(bin_dir: Path, listing: str) -> None:
@@ -59,7 +61,7 @@ def test_nodes_ready_fails_at_once_on_the_nat_address(lab, tmp_path):
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     _kubectl_listing(bin_dir, "k8s-master/True/192.168.56.30\nk8s-node1/True/10.0.2.15\nk8s-node2/True/192.168.56.32")
-    proc = _run(lab.node_scripts("k8s-master") / "10-nodes-ready.sh", bin_dir)
+    proc = _run(lab.node_scripts("k8s-master") / "nodes-ready.sh", bin_dir)
     assert proc.returncode == 1
     assert proc.stderr.strip() == ("labctl: k8s-node1 has InternalIP 10.0.2.15, expected 192.168.56.31: "
                                    "kubelet is not using --node-ip (see /etc/default/kubelet on k8s-node1)")
@@ -69,6 +71,6 @@ def test_nodes_ready_succeeds_when_all_are_ready(lab, tmp_path):
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     _kubectl_listing(bin_dir, "k8s-master/True/192.168.56.30\nk8s-node1/True/192.168.56.31\nk8s-node2/True/192.168.56.32")
-    proc = _run(lab.node_scripts("k8s-master") / "10-nodes-ready.sh", bin_dir)
+    proc = _run(lab.node_scripts("k8s-master") / "nodes-ready.sh", bin_dir)
     assert proc.returncode == 0, proc.stderr
     assert "every node is Ready: k8s-master/192.168.56.30" in proc.stdout
