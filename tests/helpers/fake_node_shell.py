@@ -703,7 +703,8 @@ def dispatch(node: Node, command: str) -> tuple[str, str | None, int]:
     if words[:2] == ["bash", "-c"] and len(words) == 3:
         inner = words[2]
         if "cat > \"$tmp\"" in inner and "dest=" in inner:
-            return "put", None, put(node, inner)
+            kind = "put-artifact" if f"dest={ARTIFACTS}/" in inner else "put"
+            return kind, None, put(node, inner)
         return dispatch(node, inner)
     if words[:1] == ["bash"] and len(words) == 2:
         path = words[1]
@@ -781,7 +782,7 @@ def main() -> int:
     sys.stdout.flush()
     sys.stderr.flush()
     node.journal({"start": started, "end": time.time(), "kind": kind, "step": step, "rc": rc,
-                  "command": command if kind != "put" else "put"})
+                  "command": command if not kind.startswith("put") else kind})
     return rc
 
 
