@@ -48,6 +48,11 @@ def pins(spec: LabSpec) -> list[dict[str, Any]]:
     return list(by_id.values())
 
 
+def shared_images(spec: LabSpec, groups: tuple[str, ...]) -> list[str]:
+    """Refs of the set's images used by ``groups``, in the set's order."""
+    return [i.ref for i in load_for(spec).images if i.used_by in groups]
+
+
 @dataclass(frozen=True)
 class LocalFile:
     """A verified file in the host cache (read-only, shared: copy it, never move it)."""
@@ -73,6 +78,20 @@ class HostArtifacts:
         from labctl.artifacts.cache import Cache
 
         return cls(load_for(spec), Cache(), bus)
+
+    def image_tarball(self, ref: str) -> Path | None:
+        """The host cache's tarball of image ``ref`` (as ``ctr images export`` wrote it)."""
+        return self.cache.image_path(ref, self._digest(ref))
+
+    def keep_image(self, ref: str, tarball: Path) -> Path:
+        """File a node's export of ``ref`` in the host cache, for the other nodes and labs."""
+        path = self.cache.put_image(ref, self._digest(ref), tarball)
+        if self.bus is not None:
+            self.bus.emit(ev.INFO, f"host cache: kept {ref} for the other nodes ({path.stat().st_size} bytes)")
+        return path
+
+    def _digest(self, ref: str) -> str | None:
+        return next((i.digest for i in self.aset.images if i.ref == ref), None)
 
     def files(self, arch: str) -> dict[str, LocalFile]:
         with self._lock:  # two nodes of one arch: one fetch

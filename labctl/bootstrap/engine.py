@@ -215,6 +215,8 @@ class Engine:
                     or "read the log, fix the cause, then run `labctl up` again: it continues from this step",
                 )
         facts = self.gather(node)
+        if step.then and any([self.work[name](self.ctx, node, step) for name in step.then]):
+            facts = self.gather(node)
         if step.check(facts) is None:
             raise self._postcondition_failed(node, step, facts)
         return True

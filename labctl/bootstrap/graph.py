@@ -32,13 +32,16 @@ def validate(steps: Sequence[Step], roles: Sequence[str] = ("master", "worker"),
             raise ValueError(f"step {s.id}: unknown phase {s.phase!r}")
         if (s.script is None) == (s.work is None):
             raise ValueError(f"step {s.id}: needs exactly one of script and work")
-        for name in (*s.before, *((s.work,) if s.work else ())):
+        for name in (*s.before, *s.then, *((s.work,) if s.work else ())):
             if work is not None and name not in work:
                 raise ValueError(f"step {s.id}: unknown engine work {name!r}")
         for a in s.after:
             if a.on not in (SELF, ALL, *roles):
                 raise ValueError(f"step {s.id}: after {a.what!r} on unknown nodes {a.on!r}")
-            if not any(a.what in (e.id, e.phase) for e in seen):
+            # The same step on the nodes of one role (not "self" or "all"): the first node
+            # does the work the others then reuse (images pulled once per lab).
+            same_step_elsewhere = a.what == s.id and a.on not in (SELF, ALL)
+            if not same_step_elsewhere and not any(a.what in (e.id, e.phase) for e in seen):
                 raise ValueError(f"step {s.id}: after {a.what!r}, which is no step or phase listed before it")
         seen.append(s)
 
@@ -63,7 +66,8 @@ class Graph:
         out = []
         for a in step.after:
             for n in self._nodes(a, node):
-                out += [(n, p.step) for p in self.plans.get(n, ()) if a.what in (p.step, self.steps[p.step].phase)]
+                out += [(n, p.step) for p in self.plans.get(n, ())
+                        if a.what in (p.step, self.steps[p.step].phase) and (n, p.step) != (node, step.id)]
         return out
 
     def wait(self, node: str, step: Step, abort: Callable[[], bool]) -> bool:

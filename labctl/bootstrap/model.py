@@ -9,7 +9,8 @@ A *step* declares everything the engine needs to know about it:
               this node, on the nodes of a role, or on every node);
 - ``script``: the playbook template rendered per node into ``<id>.sh``, or ``work``:
               engine-run work that IS the step (e.g. exporting the kubeconfig);
-- ``before``: engine-run work right before its script (e.g. pushing files, a token);
+- ``before``, ``then``: engine-run work right before its script (pushing files, a
+              token) and right after it (collecting what the node made for the others);
 - ``artifacts``: the artifact-set files its script installs (pushed from the host cache);
 - ``hint``, ``hints``: what to tell the user when it fails: the causes worth looking
               for in its output (hints.RULES), and the fix when none is recognised.
@@ -88,6 +89,7 @@ class Step:
     facts: tuple[str, ...] = ()
     after: tuple[After, ...] = ()
     before: tuple[str, ...] = ()  # names of engine work run right before the script
+    then: tuple[str, ...] = ()  # names of engine work run right after it (with fresh facts)
     artifacts: tuple[str, ...] = ()  # ids (in the artifact set) of the files its script installs
     work: str | None = None  # name of the engine work that is the step (script None)
     hint: str | None = None  # the fix to suggest when no known cause is recognised

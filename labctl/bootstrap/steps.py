@@ -35,6 +35,10 @@ REMOTE_DIR = "/var/lib/labctl"
 REMOTE_SCRIPTS = f"{REMOTE_DIR}/scripts"
 REMOTE_ARTIFACTS = f"{REMOTE_DIR}/artifacts"
 REMOTE_INSTALLED = f"{REMOTE_DIR}/installed"
+REMOTE_IMAGES = f"{REMOTE_DIR}/images"  # <sha256>.tar pushed; export/<ref, / as +>.tar made here
+# Images pulled once per lab and moved between nodes: the artifact set's images of these
+# groups (its "used_by"). The control plane's come from registry.k8s.io on the master.
+SHARED_IMAGES = ("calico", "metallb", "course")
 JOIN_CONFIG_PATH = "/etc/labctl/join.yaml"
 ADMIN_CONF = "/etc/kubernetes/admin.conf"
 FACTS_SCRIPT = "facts.sh"
@@ -57,6 +61,8 @@ KUBECONFIG_COMMAND = f"sudo cat {ADMIN_CONF}"
 
 # Engine work a step names (labctl/bootstrap/work.py carries it out).
 PUSH_ARTIFACTS = "push-artifacts"
+PUSH_IMAGES = "push-images"
+COLLECT_IMAGES = "collect-images"
 JOIN_CONFIG = "join-config"
 EXPORT_KUBECONFIG = "export-kubeconfig"
 
@@ -113,6 +119,12 @@ def _kube_done(f: Facts) -> str | None:
     if not (is_yes(f, "kubelet_env_file") and is_yes(f, "kubelet_enabled")):
         return None
     return f"kubelet, kubeadm, kubectl {f['kube_expected_version']} installed from pinned files; kubelet reads /etc/default/kubelet"
+
+
+def _images_done(f: Facts) -> str | None:
+    if f["images_missing"] or f["images_exported"]:
+        return None
+    return "every shared image is in containerd"
 
 
 def _init_done(f: Facts) -> str | None:
@@ -188,6 +200,11 @@ STEPS: tuple[Step, ...] = (
          "kube-packages", _kube_done,
          facts=("artifacts_missing", "distro_packages", "kubelet_env_file", "kubelet_enabled", "kube_expected_version"),
          before=(PUSH_ARTIFACTS,), artifacts=KUBE_ARTIFACTS, hint=_NETWORK_HINT),
+    # The master pulls each image once for the lab; the engine files the exports in the
+    # host cache, and the workers import them from there (as does the next lab).
+    Step("images", "Container images: pulled once per lab, shared through the host cache", "prepare", BOTH, "images",
+         _images_done, facts=("images_missing", "images_exported"), after=(After("containerd"), After("images", "master")),
+         before=(PUSH_IMAGES,), then=(COLLECT_IMAGES,), hint=_NETWORK_HINT),
     Step("kubeadm-init", "kubeadm init (control plane)", "init", MASTER, "kubeadm-init", _init_done,
          facts=("admin_conf", "init_marker"), after=(_PREPARED,), hints=("preflight", "nat-address")),
     Step("calico", "Calico CNI (quay.io images) pinned to the host-only network", "cni", MASTER, "calico", _calico_done,

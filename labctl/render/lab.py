@@ -21,7 +21,9 @@ from labctl.bootstrap.steps import (
     JOIN_CONFIG_PATH,
     REMOTE_ARTIFACTS,
     REMOTE_DIR,
+    REMOTE_IMAGES,
     REMOTE_INSTALLED,
+    SHARED_IMAGES,
     STEPS,
 )
 from labctl.errors import LabError
@@ -104,7 +106,7 @@ def _context(spec: LabSpec, node: Node | None = None) -> dict:
         "expected_nodes": ",".join(f"{n.name}/{n.ip}" for n in spec.nodes),
     }
     if node is not None:
-        from labctl.bootstrap.artifacts import pins
+        from labctl.bootstrap.artifacts import pins, shared_images
 
         ctx["node"] = node
         ctx["master"] = spec.master
@@ -112,6 +114,8 @@ def _context(spec: LabSpec, node: Node | None = None) -> dict:
         ctx["pins"] = pins(spec)
         ctx["remote_artifacts"] = REMOTE_ARTIFACTS
         ctx["remote_installed"] = REMOTE_INSTALLED
+        ctx["remote_images"] = REMOTE_IMAGES
+        ctx["shared_images"] = shared_images(spec, SHARED_IMAGES)
     return ctx
 
 
