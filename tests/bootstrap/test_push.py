@@ -142,3 +142,48 @@ def test_put_file_streams_and_refuses_a_wrong_digest(fake_lab, tmp_path):
         assert exc.value.rc == 4 and "checksum mismatch" in str(exc.value.evidence)
         assert not lab.master.file("/var/lib/labctl/artifacts/y").exists()
     assert isinstance(exc.value, LabError)
+
+
+SHARED = ["quay.io/calico/node:v3.26.4", "quay.io/metallb/speaker:v0.13.12", "docker.io/kubetm/p8000:latest"]
+
+
+def _pulls(node) -> list[str]:
+    return [c[-1] for c in node.commands("images") if c[3:5] == ["images", "pull"]]
+
+
+def _imports(node) -> int:
+    return sum(1 for c in node.commands("images") if c[3:5] == ["images", "import"])
+
+
+def test_images_are_pulled_once_per_lab_and_once_per_host(fake_lab, up):
+    from labctl.artifacts.cache import Cache
+
+    lab = fake_lab(workers=2)
+    up(lab).run()
+    assert sorted(_pulls(lab.master)) == sorted(SHARED)  # the control plane's are kubeadm's business
+    for w in lab.workers:
+        assert _pulls(w) == [] and _imports(w) == len(SHARED)
+        assert sorted(w.state()["images"]) == sorted(SHARED)
+    cache = Cache(lab.pins.cache_dir)
+    assert all(cache.image_path(ref) is not None for ref in SHARED)
+    assert not list(lab.master.file("/var/lib/labctl/images/export").iterdir())  # collected, then removed
+
+    other = fake_lab(workers=1)  # the next lab on this host pulls nothing
+    up(other).run()
+    assert all(_pulls(n) == [] for n in other.nodes.values())
+    assert all(_imports(n) == len(SHARED) for n in other.nodes.values())
+
+
+def test_a_docker_hub_rate_limit_is_told_as_such(fake_lab, up):
+    lab = fake_lab(workers=1)
+    lab.master.update(pull_fail={"docker.io": (
+        "ctr: failed to copy: httpReadSeeker: failed open: unexpected status code "
+        "https://registry-1.docker.io/v2/kubetm/p8000/manifests/latest: 429 Too Many Requests - Server message: "
+        "toomanyrequests: You have reached your pull rate limit.")})
+    with pytest.raises(StepFailed) as exc:
+        up(lab).run()
+    assert (exc.value.node, exc.value.step) == ("k8s-master", "images")
+    assert exc.value.rc == 75
+    assert "rate-limited" in exc.value.hint and "Docker Hub" in exc.value.hint
+    # the worker waited for the master's pull and did not pull from Docker Hub itself
+    assert _pulls(lab.nodes["k8s-node1"]) == []

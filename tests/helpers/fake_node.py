@@ -74,8 +74,11 @@ spec:
 
 
 def _tgz(members: dict[str, bytes]) -> bytes:
+    import gzip
+
     buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+    # mtime=0 in the gzip header too: the same members always make the same bytes
+    with gzip.GzipFile(fileobj=buf, mode="wb", mtime=0) as gz, tarfile.open(fileobj=gz, mode="w") as tar:
         for name, data in members.items():
             info = tarfile.TarInfo(name)
             info.size, info.mode, info.mtime = len(data), 0o755, 1700000000
@@ -109,6 +112,8 @@ def stand_in_files(arch: str) -> dict[str, tuple[bytes, dict]]:
     }
 
 
+TEST_IMAGES = [("quay.io/calico/node:v3.26.4", "calico"), ("quay.io/metallb/speaker:v0.13.12", "metallb"),
+               ("docker.io/kubetm/p8000:latest", "course"), ("registry.k8s.io/pause:3.9", "control-plane")]
 ARCH_INDEPENDENT = {"containerd-service", "kubelet-service", "kubeadm-dropin", "calico-manifest", "metallb-manifest"}
 
 
@@ -131,7 +136,9 @@ def write_pin_table(root: Path, base_url: str, files: Callable[[str], dict] = st
         else:
             entries.append({"id": pid, "version": "v1.27.16-test", "url": f"{{test}}/{{arch}}/{pid}", "sha256": shas,
                             "source": "made by the test", "install": install})
-    doc = {"schema": 1, "id": "k8s-test", "kubernetes": "1.27.16", "bases": {"test": base_url}, "files": entries}
+    images = [{"ref": ref, "digest": None, "used_by": group, "source": "made by the test"} for ref, group in TEST_IMAGES]
+    doc = {"schema": 1, "id": "k8s-test", "kubernetes": "1.27.16", "bases": {"test": base_url}, "files": entries,
+           "images": images}
     path = root / "set.yaml"
     path.write_text(yaml.safe_dump(doc, sort_keys=False))
     return path

@@ -45,6 +45,8 @@ CHECK_LINE = re.compile(r"^installed ([a-z0-9._-]+) (.+) \|\| missing\+=", re.M)
 INSTALL_LINE = re.compile(r"^install_file (\S+) (\d+) (\S+)$", re.M)
 UNPACK_LINE = re.compile(r"^unpack (\S+) (\S+)((?: \S+)*)$", re.M)
 ARCH = "amd64"
+IMAGES = "/var/lib/labctl/images"
+SHARED_LINE = re.compile(r"^shared_images=\((.*)\)$", re.M)
 FACTS_SCRIPT = "/var/lib/labctl/scripts/facts.sh"
 ADMIN_CONF = "/etc/kubernetes/admin.conf"
 JOIN_CONFIG = "/etc/labctl/join.yaml"
@@ -187,6 +189,52 @@ def artifact_facts(node: Node) -> dict[str, str]:
     return {"artifacts_missing": ",".join(missing), "artifacts_pushed": ",".join(pushed)}
 
 
+def shared_images(node: Node) -> list[str]:
+    m = SHARED_LINE.search(node.path(FACTS_SCRIPT).read_text())
+    return shlex.split(m.group(1)) if m else []
+
+
+def image_facts(node: Node) -> dict[str, str]:
+    have = set(node.state().get("images", []))
+    folder, export = node.path(IMAGES), node.path(f"{IMAGES}/export")
+    pushed = sorted(p.stem for p in folder.glob("*.tar")) if folder.is_dir() else []
+    exported = sorted(p.stem.replace("+", "/") for p in export.glob("*.tar")) if export.is_dir() else []
+    return {"images_missing": ",".join(r for r in shared_images(node) if r not in have),
+            "images_pushed": ",".join(pushed), "images_exported": ",".join(exported)}
+
+
+def step_images(node: Node, script: str) -> int:
+    """Import pushed tarballs, pull what is still missing and export it (a tarball whose
+    content names its refs, standing in for an OCI archive)."""
+    folder = node.path(IMAGES)
+    for tarball in sorted(folder.glob("*.tar")) if folder.is_dir() else []:
+        refs = json.loads(tarball.read_text())["refs"]
+        record(node, "images", "ctr", "-n", "k8s.io", "images", "import", f"{IMAGES}/{tarball.name}")
+        with node.locked_state() as st:
+            st["images"] = sorted(set(st.get("images", [])) | set(refs))
+        tarball.unlink()
+        print(f"labctl: imported {tarball.name} from the host cache")
+    for ref in shared_images(node):
+        if ref in node.state().get("images", []):
+            continue
+        blocked = node.conf.get("pull_fail", {}).get(ref.split("/")[0])
+        if blocked:
+            print(blocked, file=sys.stderr)
+            print(f"labctl: cannot pull {ref} from {node.name}", file=sys.stderr)
+            return 75
+        record(node, "images", "ctr", "-n", "k8s.io", "images", "pull", "--platform", f"linux/{ARCH}", ref)
+        with node.locked_state() as st:
+            st["images"] = sorted(set(st.get("images", [])) | {ref})
+            st.setdefault("pulled", []).append(ref)
+        out = node.path(f"{IMAGES}/export/{ref.replace('/', '+')}.tar")
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps({"refs": [ref]}))
+        record(node, "images", "ctr", "-n", "k8s.io", "images", "export", "--platform", f"linux/{ARCH}",
+               f"{IMAGES}/export/{out.name}", ref)
+        print(f"labctl: pulled {ref} and exported it for the other nodes")
+    return 0
+
+
 def _verified(node: Node, step: str, pid: str, pinned: dict[str, str]) -> Path | None:
     import hashlib
 
@@ -299,6 +347,7 @@ def facts(node: Node) -> dict[str, str]:
     )
     f["arch"] = ARCH
     f.update(artifact_facts(node))
+    f.update(image_facts(node))
     c = "containerd" in done
     f.update(
         containerd_installed="yes" if node.path("/usr/local/bin/containerd").exists() else "no",
@@ -556,7 +605,7 @@ def run_step(node: Node, step: str, script_path: str) -> int:
         rc = after_install(node, step, changed)
         if rc:
             return rc
-    handler = {"kubeadm-init": step_init, "kubeadm-join": step_join, "nodes-ready": step_ready}.get(step)
+    handler = {"kubeadm-init": step_init, "kubeadm-join": step_join, "nodes-ready": step_ready, "images": step_images}.get(step)
     if handler:
         rc = handler(node, text)
     else:
@@ -703,7 +752,7 @@ def dispatch(node: Node, command: str) -> tuple[str, str | None, int]:
     if words[:2] == ["bash", "-c"] and len(words) == 3:
         inner = words[2]
         if "cat > \"$tmp\"" in inner and "dest=" in inner:
-            kind = "put-artifact" if f"dest={ARTIFACTS}/" in inner else "put"
+            kind = "put-artifact" if f"dest={ARTIFACTS}/" in inner else "put-image" if f"dest={IMAGES}/" in inner else "put"
             return kind, None, put(node, inner)
         return dispatch(node, inner)
     if words[:1] == ["bash"] and len(words) == 2:
@@ -720,6 +769,18 @@ def dispatch(node: Node, command: str) -> tuple[str, str | None, int]:
             return "step", m.group(1), run_step(node, m.group(1), path)
         print(f"bash: {path}: No such file or directory", file=sys.stderr)
         return "script", None, 127
+    if words[:2] == ["cat", "--"] and len(words) == 3:
+        f = node.path(words[2])
+        if not f.is_file():
+            print(f"cat: {words[2]}: No such file or directory", file=sys.stderr)
+            return "get", None, 1
+        with open(f, "rb") as fh:
+            for block in iter(lambda: fh.read(1 << 16), b""):
+                sys.stdout.buffer.write(block)
+        return "get", None, 0
+    if words[:3] == ["rm", "-f", "--"] and len(words) == 4:
+        node.path(words[3]).unlink(missing_ok=True)
+        return "rm", None, 0
     if words[:3] == ["kubeadm", "token", "create"]:
         if (rc := injected(node, "token")) is not None:
             return "token", None, rc

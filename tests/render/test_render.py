@@ -55,10 +55,10 @@ def test_files_and_modes(tmp_path):
     # named by step id: adding a step renames no other step's script
     assert [k.split("/")[-1] for k in master] == sorted([
         "swap.sh", "kernel.sh", "containerd.sh", "kubelet-config.sh", "kube-packages.sh",
-        "kubeadm-init.sh", "calico.sh", "metallb.sh", "nodes-ready.sh", "facts.sh",
+        "images.sh", "kubeadm-init.sh", "calico.sh", "metallb.sh", "nodes-ready.sh", "facts.sh",
     ])
     assert [k.split("/")[-1] for k in worker] == sorted([
-        "swap.sh", "kernel.sh", "containerd.sh", "kubelet-config.sh", "kube-packages.sh", "kubeadm-join.sh", "facts.sh",
+        "swap.sh", "kernel.sh", "containerd.sh", "kubelet-config.sh", "kube-packages.sh", "images.sh", "kubeadm-join.sh", "facts.sh",
     ])
     assert all(snap[k][2] == 0o755 for k in master + worker)
     assert not any(".tmp" in k for k in snap)

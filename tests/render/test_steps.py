@@ -45,6 +45,9 @@ sysctl_persisted=no
 artifacts_pushed=
 artifacts_missing=kubeadm,kubelet,kubectl,crictl,cni-plugins,containerd,containerd-service,runc,kubelet-service,kubeadm-dropin,calico-manifest,metallb-manifest
 distro_packages=no
+images_missing=quay.io/calico/node:v3.26.4,docker.io/kubetm/p8000:latest
+images_pushed=
+images_exported=
 containerd_installed=no
 containerd_version=
 containerd_systemd_cgroup=no
@@ -77,6 +80,7 @@ sysctl_ip_forward=1
 sysctl_persisted=yes
 artifacts_missing=
 distro_packages=yes
+images_missing=
 containerd_installed=yes
 containerd_version=1.7.22
 containerd_systemd_cgroup=yes
@@ -122,7 +126,7 @@ def test_steps_run_in_phase_order_with_unique_ids_and_scripts():
 
 def test_fresh_worker_runs_every_worker_step_with_sudo_bash():
     plan = _plan("k8s-node1", "worker", FRESH)
-    assert list(plan) == ["swap", "kernel", "containerd", "kubelet-config", "kube-packages", "kubeadm-join"]
+    assert list(plan) == ["swap", "kernel", "containerd", "kubelet-config", "kube-packages", "images", "kubeadm-join"]
     assert plan["swap"].commands == ("sudo bash /var/lib/labctl/scripts/swap.sh",)
     assert plan["kubeadm-join"].commands == ("sudo bash /var/lib/labctl/scripts/kubeadm-join.sh",)
     assert not any(p.skipped for p in plan.values())
@@ -131,7 +135,7 @@ def test_fresh_worker_runs_every_worker_step_with_sudo_bash():
 
 def test_fresh_master_plans_master_steps_and_the_engine_step():
     plan = _plan(default_spec().master, "master", FRESH)
-    assert list(plan) == ["swap", "kernel", "containerd", "kubelet-config", "kube-packages", "kubeadm-init", "calico",
+    assert list(plan) == ["swap", "kernel", "containerd", "kubelet-config", "kube-packages", "images", "kubeadm-init", "calico",
                           "metallb", "nodes-ready", "kubeconfig"]
     assert plan["kubeconfig"].commands == () and not plan["kubeconfig"].skipped  # the engine's own work
     assert plan["kubeadm-init"].node == "k8s-master"
@@ -164,6 +168,8 @@ def test_finished_master_skips_everything_with_reasons():
         ("kube-packages", {"distro_packages": "no"}),
         ("kube-packages", {"kubelet_env_file": "no"}),
         ("kube-packages", {"kubelet_enabled": "no"}),
+        ("images", {"images_missing": "docker.io/kubetm/p8000:latest"}),
+        ("images", {"images_exported": "quay.io/calico/node:v3.26.4"}),  # not yet in the host cache
         ("kubeadm-init", {"init_marker": "no"}),  # admin.conf from an init that stopped halfway
         ("calico", {"calico_daemonset": "no"}),
         ("calico", {"calico_ip_autodetection": ""}),
