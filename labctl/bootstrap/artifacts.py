@@ -48,6 +48,20 @@ def pins(spec: LabSpec) -> list[dict[str, Any]]:
     return list(by_id.values())
 
 
+def check_versions(spec: LabSpec, pinned: list[dict[str, Any]]) -> None:
+    """The spec's add-on versions must be the ones the set pins: a lab never quietly
+    runs another version than lab.yaml says."""
+    from labctl.errors import SpecError
+
+    versions = {p["id"]: p["version"] for p in pinned}
+    for field_name, want, pid in (("calico.version", spec.calico.version, "calico-manifest"),
+                                  ("metallb.version", spec.metallb.version, "metallb-manifest")):
+        have = versions.get(pid)
+        if have is not None and have.lstrip("v") != want.lstrip("v"):
+            raise SpecError(field_name, f"{want} is not the version labctl's artifact set {set_name(spec)} pins ({have})",
+                            hint=f"use {have}, or an artifact set that pins {want} ($LABCTL_ARTIFACT_SET)")
+
+
 def shared_images(spec: LabSpec, groups: tuple[str, ...]) -> list[str]:
     """Refs of the set's images used by ``groups``, in the set's order."""
     return [i.ref for i in load_for(spec).images if i.used_by in groups]

@@ -106,12 +106,13 @@ def _context(spec: LabSpec, node: Node | None = None) -> dict:
         "expected_nodes": ",".join(f"{n.name}/{n.ip}" for n in spec.nodes),
     }
     if node is not None:
-        from labctl.bootstrap.artifacts import pins, shared_images
+        from labctl.bootstrap.artifacts import check_versions, pins, shared_images
 
         ctx["node"] = node
         ctx["master"] = spec.master
         ctx["kubeadm_init_config"] = kubeadm_init_config(spec)
         ctx["pins"] = pins(spec)
+        check_versions(spec, ctx["pins"])
         ctx["remote_artifacts"] = REMOTE_ARTIFACTS
         ctx["remote_installed"] = REMOTE_INSTALLED
         ctx["remote_images"] = REMOTE_IMAGES

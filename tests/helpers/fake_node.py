@@ -131,7 +131,8 @@ def write_pin_table(root: Path, base_url: str, files: Callable[[str], dict] = st
             (folder / pid).write_bytes(data)
             shas[arch] = hashlib.sha256(data).hexdigest()
         if pid in ARCH_INDEPENDENT:
-            entries.append({"id": pid, "version": "test", "url": f"{{test}}/any/{pid}", "sha256": shas["amd64"],
+            version = {"calico-manifest": "v3.26.4", "metallb-manifest": "v0.13.12"}.get(pid, "test")
+            entries.append({"id": pid, "version": version, "url": f"{{test}}/any/{pid}", "sha256": shas["amd64"],
                             "source": "made by the test", "install": install})
         else:
             entries.append({"id": pid, "version": "v1.27.16-test", "url": f"{{test}}/{{arch}}/{pid}", "sha256": shas,

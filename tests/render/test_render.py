@@ -291,3 +291,13 @@ def test_calico_manifest_edit_sets_pool_and_autodetection(tmp_path):
     assert values["CALICO_IPV4POOL_CIDR"] == "172.16.0.0/16"
     assert values["IP_AUTODETECTION_METHOD"] == "cidr=192.168.58.0/24"
     assert values["IP"] == "autodetect" and len(env) == 5
+
+
+def test_an_addon_version_the_artifact_set_does_not_pin_is_refused(tmp_path):
+    from labctl.spec.model import Calico
+
+    spec = replace(default_spec(), calico=Calico(version="v3.26.1"))
+    with pytest.raises(SpecError) as err:
+        render_lab(spec, LabPaths(tmp_path))
+    assert err.value.field == "calico.version" and "v3.26.4" in err.value.message
+    assert not (tmp_path / "scripts").exists()
