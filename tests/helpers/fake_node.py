@@ -117,8 +117,10 @@ TEST_IMAGES = [("quay.io/calico/node:v3.26.4", "calico"), ("quay.io/metallb/spea
 ARCH_INDEPENDENT = {"containerd-service", "kubelet-service", "kubeadm-dropin", "calico-manifest", "metallb-manifest"}
 
 
-def write_pin_table(root: Path, base_url: str, files: Callable[[str], dict] = stand_in_files) -> Path:
-    """Files under root/served/<arch>/<id> and the set that pins them (root/set.yaml)."""
+def write_pin_table(root: Path, base_url: str, files: Callable[[str], dict] = stand_in_files,
+                    images: list[tuple[str, str]] | None = None) -> Path:
+    """Files under root/served/<arch>/<id> and the set that pins them (root/set.yaml);
+    ``images``: (ref, used_by) pairs (default TEST_IMAGES)."""
     import yaml
 
     entries = []
@@ -137,7 +139,8 @@ def write_pin_table(root: Path, base_url: str, files: Callable[[str], dict] = st
         else:
             entries.append({"id": pid, "version": "v1.27.16-test", "url": f"{{test}}/{{arch}}/{pid}", "sha256": shas,
                             "source": "made by the test", "install": install})
-    images = [{"ref": ref, "digest": None, "used_by": group, "source": "made by the test"} for ref, group in TEST_IMAGES]
+    images = [{"ref": ref, "digest": None, "used_by": group, "source": "made by the test"}
+              for ref, group in (TEST_IMAGES if images is None else images)]
     doc = {"schema": 1, "id": "k8s-test", "kubernetes": "1.27.16", "bases": {"test": base_url}, "files": entries,
            "images": images}
     path = root / "set.yaml"
