@@ -93,6 +93,12 @@ class HostArtifacts:
 
         return cls(load_for(spec), Cache(), bus)
 
+    def _progress(self, artifact_id: str, done: int, total: int | None) -> None:
+        # One line per file when it is complete (a hit reports at once): enough to see
+        # a long first download move without flooding the console.
+        if self.bus is not None and total is not None and done >= total:
+            self.bus.emit(ev.INFO, f"host cache: {artifact_id} ready ({done} bytes)")
+
     def image_tarball(self, ref: str) -> Path | None:
         """The host cache's tarball of image ``ref`` (as ``ctr images export`` wrote it)."""
         return self.cache.image_path(ref, self._digest(ref))
@@ -114,7 +120,7 @@ class HostArtifacts:
                 if self.bus is not None:
                     self.bus.emit(ev.INFO, f"host cache {self.cache.root}: {len(wanted)} pinned files for {arch}")
                 before = self.cache.received
-                paths = self.cache.ensure_all(wanted, parallel=self.parallel)
+                paths = self.cache.ensure_all(wanted, parallel=self.parallel, progress=self._progress)
                 if self.bus is not None and self.cache.received > before:
                     self.bus.emit(ev.INFO, f"downloaded {self.cache.received - before} bytes into the host cache")
                 self._by_arch[arch] = {
