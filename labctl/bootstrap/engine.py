@@ -133,9 +133,13 @@ class Engine:
         self.uploads.expect(self._scripts_to_run(plans))
         graph = Graph(plans, self.steps, {n.name: n.role for n in self.spec.nodes})
         phases = PhaseAnnouncer(self.bus, plans, self.steps, graph)
+        # Every node has its own thread (a node waiting for another holds nothing); at
+        # most --parallel steps run at once, across nodes.
+        slots = threading.BoundedSemaphore(self.parallel)
+        nodes = [n.name for n in self.spec.nodes]
         try:
-            self._parallel_map(lambda node: self._run_node(node, plans.get(node, ()), graph, phases),
-                               [n.name for n in self.spec.nodes], "bootstrap")
+            self._parallel_map(lambda node: self._run_node(node, plans.get(node, ()), graph, phases, slots),
+                               nodes, "bootstrap", workers=len(nodes))
         finally:
             self.close()
         self._result.seconds = time.monotonic() - started
@@ -144,10 +148,11 @@ class Engine:
     def run(self) -> BootstrapResult:
         return self.execute(self.plan())
 
-    def _run_node(self, node: str, plans: Sequence[Plan], graph: Graph, phases: PhaseAnnouncer) -> None:
+    def _run_node(self, node: str, plans: Sequence[Plan], graph: Graph, phases: PhaseAnnouncer,
+                  slots: threading.BoundedSemaphore) -> None:
         for p in plans:
             step = self.steps[p.step]
-            if not graph.wait(node, step, self._abort.is_set):
+            if not graph.wait(node, step, self._abort.is_set) or not self._take(slots):
                 graph.block_rest(node, p.step)  # the failure that blocks it is reported where it happened
                 return
             phases.started(step.phase)
@@ -157,8 +162,16 @@ class Engine:
                 graph.set((node, p.step), FAILED)
                 graph.block_rest(node, p.step)
                 raise
+            finally:
+                slots.release()
             graph.set((node, p.step), OK)
             phases.finished(step.phase)
+
+    def _take(self, slots: threading.BoundedSemaphore) -> bool:
+        while not slots.acquire(timeout=0.2):
+            if self._abort.is_set():
+                return False
+        return True
 
     def _run_task(self, node: str, step: Step, plan: Plan) -> None:
         # Facts gathered after the previous step are the freshest: a step that an
@@ -251,14 +264,15 @@ class Engine:
             data["last_lines"] = [self.bus.redactor(x) for x in tail("\n".join(err.evidence), 10)]
         self.bus.emit(ev.STEP, err.message, node=node, step=step.id, phase=step.phase, status=ev.FAILED, data=data)
 
-    def _parallel_map(self, fn: Callable[[str], Any], nodes: Sequence[str], phase: str) -> None:
-        """Run ``fn`` for every node at once (bounded by --parallel). Every node gets to
-        finish or fail on its own; then the first failure (in spec order) is raised."""
+    def _parallel_map(self, fn: Callable[[str], Any], nodes: Sequence[str], phase: str, workers: int | None = None) -> None:
+        """Run ``fn`` for every node at once (bounded by --parallel, or ``workers``).
+        Every node gets to finish or fail on its own; then the first failure (in spec
+        order) is raised."""
         if len(nodes) <= 1:
             for node in nodes:
                 fn(node)
             return
-        pool = ThreadPoolExecutor(max_workers=min(self.parallel, len(nodes)), thread_name_prefix=f"labctl-{phase}")
+        pool = ThreadPoolExecutor(max_workers=min(workers or self.parallel, len(nodes)), thread_name_prefix=f"labctl-{phase}")
         try:
             futures = {node: pool.submit(fn, node) for node in nodes}
             errors: list[BaseException] = []

@@ -47,7 +47,7 @@ def catalogue(calls: list) -> tuple[list[Step], dict]:
 
 @pytest.fixture
 def lab(tmp_path):
-    def make(workers: int = 2, **per_node):
+    def make(workers: int = 2, parallel: int | None = None, **per_node):
         spec = default_spec(workers)
         paths = LabPaths(tmp_path / "lab")
         calls: list = []
@@ -67,7 +67,7 @@ def lab(tmp_path):
             for k, v in kw.items():
                 setattr(nodes[name.replace("_", "-")], k, v)
         seen: list[ev.Event] = []
-        engine = Engine(spec, paths, nodes, ev.EventBus([seen.append]), steps=steps, work=work)
+        engine = Engine(spec, paths, nodes, ev.EventBus([seen.append]), steps=steps, work=work, parallel=parallel)
         return engine, nodes, seen, calls, clock
 
     return make
@@ -92,6 +92,15 @@ def test_a_made_up_catalogue_runs_in_its_declared_order(lab):
     assert running == ["prepare", "init", "join", "kubeconfig"]
     done = [e.phase for e in seen if e.kind == ev.PHASE and e.status == ev.DONE and e.phase != "plan"]
     assert sorted(done) == sorted(running)
+
+
+def test_parallel_one_runs_one_step_at_a_time_and_waiting_holds_no_slot(lab):
+    engine, nodes, seen, calls, clock = lab(workers=2, parallel=1, k8s_node1={"delays": {"tools": 0.05}})
+    engine.run()  # the summary waits for the workers' joins: a waiting master must not hold the only slot
+    spans = sorted((t, e) for t, _, _, e in clock)
+    edges = [e for _, e in spans]
+    assert edges == ["start", "end"] * (len(edges) // 2)  # never two steps at once
+    assert calls and nodes["k8s-node2"].steps_run == ["tidy", "tools", "enrol"]
 
 
 def test_steps_done_already_are_skipped_and_a_second_run_changes_nothing(lab):
