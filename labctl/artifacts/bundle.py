@@ -153,6 +153,8 @@ def import_bundle(path: str | Path, cache: Cache) -> ImportResult:
             expected = {e["sha256"]: e for e in manifest["entries"]}
             seen: set[str] = set()
             for member in tar:
+                if member is first:
+                    continue  # iterating a TarFile starts again with the members already read
                 m = _MEMBER.match(member.name)
                 if not m or not member.isfile():
                     raise bad(f"unexpected member {member.name!r} (only {MANIFEST} and blobs/sha256/<hex>)")

@@ -42,6 +42,15 @@ def default_root() -> Path:
     return Path(platformdirs.user_cache_dir("labctl")) / "artifacts"
 
 
+_THREAD_LOCKS: dict[str, threading.Lock] = {}
+_THREAD_LOCKS_GUARD = threading.Lock()
+
+
+def _thread_lock(path: Path) -> threading.Lock:
+    with _THREAD_LOCKS_GUARD:
+        return _THREAD_LOCKS.setdefault(str(path.resolve()), threading.Lock())
+
+
 def _now() -> str:
     return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -255,7 +264,9 @@ class Cache:
 
     def _edit_index(self, change) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
-        with FileLock(str(self.root / "index.lock")):
+        # Threads queue on a thread lock first: filelock waits by polling (50 ms steps),
+        # which made 8 cache hits from 4 threads take 150 ms instead of 10.
+        with _thread_lock(self.index_path), FileLock(str(self.root / "index.lock")).acquire(poll_interval=0.005):
             idx = self._read_index()
             change(idx)
             tmp = self.index_path.with_name(f"index.json.{os.getpid()}.{threading.get_ident()}.tmp")
