@@ -21,10 +21,6 @@ def data_root() -> Path:
     raise FileNotFoundError(f"labctl's data files are missing from {installed} and {checkout}; reinstall labctl")
 
 
-def vagrantfile_template() -> Path:
-    return data_root() / "Vagrantfile.j2"
-
-
 def playbooks_dir() -> Path:
     return data_root() / "playbooks"
 

@@ -11,68 +11,65 @@ import json
 import os
 import re
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from labctl.lab.fsutil import atomic_write
+from labctl.bootstrap import steps as cat
+from labctl.bootstrap.context import RunContext
+from labctl.bootstrap.model import Step
 from labctl.errors import ClusterError, CommandFailed
-
-if TYPE_CHECKING:
-    from labctl.bootstrap.engine import Engine
+from labctl.lab.fsutil import atomic_write
+from labctl.render.kubeadm import API_PORT, join_configuration
 
 _TOKEN = re.compile(r"\b([a-z0-9]{6}\.[a-z0-9]{16})\b")
 _HASH = re.compile(r"sha256:[0-9a-f]{64}")
-API_PORT = 6443
 
 
-def _check(engine: "Engine", node: str, command: str, what: str, *, secret_output: bool = False):
+def _check(ctx: RunContext, node: str, command: str, what: str, *, secret_output: bool = False):
     # Several workers ask the master at once: each command is its own channel on the
     # master's one connection, so they run side by side.
-    res = engine.sessions[node].run(command, timeout=120.0, log_output=not secret_output)
+    res = ctx.sessions[node].run(command, timeout=120.0, log_output=not secret_output)
     if res.rc != 0:
         # Output of a secret command is never shown, even when it failed.
-        output = "" if secret_output else engine.bus.redactor(res.stdout + res.stderr)
-        raise CommandFailed(command, res.rc, output, where=node, log_path=engine.log_path(node), what=what,
+        output = "" if secret_output else ctx.bus.redactor(res.stdout + res.stderr)
+        raise CommandFailed(command, res.rc, output, where=node, log_path=ctx.log_path(node), what=what,
                             hint=f"run `labctl ssh {node} -- {command}` to see why, then `labctl up` again")
     return res
 
 
-def fresh_join_token(engine: "Engine") -> tuple[str, str]:
+def fresh_join_token(ctx: RunContext) -> tuple[str, str]:
     """A new bootstrap token (valid 15 minutes) and the CA certificate hash, from the master."""
-    master = engine.spec.master.name
-    cat = engine.catalogue
-    res = _check(engine, master, cat.JOIN_TOKEN_COMMAND, "creating a join token", secret_output=True)
+    master = ctx.spec.master.name
+    res = _check(ctx, master, cat.JOIN_TOKEN_COMMAND, "creating a join token", secret_output=True)
     m = _TOKEN.search(res.stdout)
     if not m:
         raise ClusterError(f"`{cat.JOIN_TOKEN_COMMAND}` on {master} printed no bootstrap token",
                            hint=f"check the control plane: `labctl ssh {master} -- sudo kubectl --kubeconfig /etc/kubernetes/admin.conf get nodes`")
     token = m.group(1)
-    engine.add_secret(token)
-    return token, ca_cert_hash(engine)
+    ctx.add_secret(token)
+    return token, ca_cert_hash(ctx)
 
 
-def ca_cert_hash(engine: "Engine") -> str:
+def ca_cert_hash(ctx: RunContext) -> str:
     """The cluster CA's hash, read once per run (every worker needs the same one)."""
-    master = engine.spec.master.name
-    with engine.node_lock(master):
-        cached = engine.cache.get("ca_cert_hash")
+    master = ctx.spec.master.name
+    with ctx.node_lock(master):
+        cached = ctx.memo.get("ca_cert_hash")
         if cached:
             return cached
-        res = _check(engine, master, engine.catalogue.CA_CERT_HASH_COMMAND, "reading the cluster CA's hash")
+        res = _check(ctx, master, cat.CA_CERT_HASH_COMMAND, "reading the cluster CA's hash")
         h = _HASH.search(res.stdout)
         if not h:
             raise ClusterError(f"no sha256 CA certificate hash from {master}", evidence=res.stdout.splitlines()[-5:],
                                hint=f"check /etc/kubernetes/pki/ca.crt on {master}")
-        engine.cache["ca_cert_hash"] = h.group(0)
+        ctx.memo["ca_cert_hash"] = h.group(0)
         return h.group(0)
 
 
-def upload_join_config(engine: "Engine", node: str) -> bool:
+def upload_join_config(ctx: RunContext, node: str, step: Step | None = None) -> bool:
     """Before kubeadm-join: a fresh token per worker, in a JoinConfiguration (0600)."""
-    from labctl.render.lab import join_configuration
-
-    token, ca_hash = fresh_join_token(engine)
-    text = join_configuration(engine.spec, engine.spec.node(node), token, ca_hash)
-    engine.sessions[node].put(text, engine.catalogue.JOIN_CONFIG_PATH, mode=0o600, sudo=True)
+    token, ca_hash = fresh_join_token(ctx)
+    text = join_configuration(ctx.spec, ctx.spec.node(node), token, ca_hash)
+    ctx.sessions[node].put(text, cat.JOIN_CONFIG_PATH, mode=0o600, sudo=True)
     return True
 
 
@@ -119,14 +116,14 @@ def _dump(cfg: dict) -> str:
     return yaml.safe_dump(cfg, sort_keys=False, default_flow_style=False)
 
 
-def export_kubeconfig(engine: "Engine", node: str) -> bool:
+def export_kubeconfig(ctx: RunContext, node: str, step: Step | None = None) -> bool:
     """Write <lab>/kubeconfig (0600) from the master's admin.conf; merge it if asked."""
-    master = engine.spec.master
-    res = _check(engine, master.name, engine.catalogue.KUBECONFIG_COMMAND, "reading admin.conf", secret_output=True)
-    cfg = lab_kubeconfig(res.stdout, lab=engine.spec.name, server=f"https://{master.ip}:{API_PORT}")
-    changed = atomic_write(engine.kubeconfig_path, _dump(cfg), mode=0o600)
-    if engine.merge_kubeconfig is not None:
-        changed = merge_kubeconfig(cfg, Path(engine.merge_kubeconfig)) or changed
+    master = ctx.spec.master
+    res = _check(ctx, master.name, cat.KUBECONFIG_COMMAND, "reading admin.conf", secret_output=True)
+    cfg = lab_kubeconfig(res.stdout, lab=ctx.spec.name, server=f"https://{master.ip}:{API_PORT}")
+    changed = atomic_write(ctx.kubeconfig_path, _dump(cfg), mode=0o600)
+    if ctx.merge_kubeconfig is not None:
+        changed = merge_kubeconfig(cfg, Path(ctx.merge_kubeconfig)) or changed
     return changed
 
 

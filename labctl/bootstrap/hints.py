@@ -1,15 +1,22 @@
 """Known causes of a failed step, recognised from its output or the node's facts.
 
-Each rule turns evidence into the hint a failure message carries. Order matters: the
-most specific cause first.
+Each rule turns evidence into the hint a failure message carries. Download and
+registry failures are told apart by their real cause (checksum, TLS, 404/410, Docker
+Hub's rate limit, DNS, no route) with the same classifier the host cache uses
+(labctl.artifacts.classify), so a failure reads the same on the host and on a node.
+Order matters: the most specific cause first.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Sequence
+
+from labctl.artifacts import classify as cl
 
 NAT_ADDRESS = "10.0.2.15"  # every VirtualBox NAT adapter's address
 
+# apt's and bash's own words for an unreachable site (curl's and ctr's are classified).
 _UNREACHABLE = re.compile(
     r"labctl: cannot reach|Could not resolve|Temporary failure resolving|Failed to fetch https?://"
     r"|Could not connect to|Network is unreachable|Connection timed out",
@@ -23,6 +30,7 @@ _PREFLIGHT_FIX = {
     "FileContent--proc-sys-net-bridge-bridge-nf-call-iptables": "br_netfilter is not loaded; run `labctl up` again so the kernel step reloads it",
     "FileContent--proc-sys-net-ipv4-ip_forward": "net.ipv4.ip_forward is 0; run `labctl up` again so the kernel step sets it",
     "CRI": "containerd is not answering; see `labctl ssh NODE -- sudo journalctl -u containerd`",
+    "FileExisting-conntrack": "conntrack is missing: the kube-packages step installs it from the box's archive; run `labctl up` again",
     "Port-6443": "something already listens on 6443: a half-done init; run `labctl ssh k8s-master -- sudo kubeadm reset -f` then `labctl up`",
     "DirAvailable--etc-kubernetes-manifests": "a previous kubeadm run left files behind; `sudo kubeadm reset -f` on the node, then `labctl up`",
     "FileAvailable--etc-kubernetes-kubelet.conf": "the node joined before; `sudo kubeadm reset -f` on it, then `labctl up`",
@@ -37,20 +45,57 @@ def node_ip_hint(node: str) -> str:
     )
 
 
-def hint_for(node: str, step: str, rc: int | None, output: str, *, exit_unreachable: int = 75) -> str | None:
+def _nat_address(node: str, output: str) -> str | None:
+    if NAT_ADDRESS not in output:
+        return None
+    named = re.search(r"(\S+) has InternalIP " + re.escape(NAT_ADDRESS), output)
+    return node_ip_hint(named.group(1) if named else node)
+
+
+def _preflight(node: str, output: str) -> str | None:
+    found = _PREFLIGHT.findall(output)
+    if not found:
+        return None
+    return f"kubeadm's preflight check {found[0]} failed: {_PREFLIGHT_FIX.get(found[0], 'read the [ERROR ...] lines above')}"
+
+
+# Rules a step opts into by name (Step.hints): evidence that means something only in
+# that step's output (10.0.2.15 is harmless in most outputs).
+RULES: dict[str, Callable[[str, str], str | None]] = {"nat-address": _nat_address, "preflight": _preflight}
+
+
+# apt's "W: Failed to fetch" reads as sha256sum's ": FAILED" to the classifier.
+_APT_FETCH = re.compile(r"^([WE]): Failed to fetch", re.MULTILINE)
+
+
+def download_hint(node: str, output: str) -> str | None:
+    """The real cause of a failed download, pull or checksum check on ``node``."""
+    found = cl.classify_text(_APT_FETCH.sub(r"\1 - failed to fetch", output))
+    if found is None:
+        return None
+    if found.reason == cl.CHECKSUM:
+        return (f"a file on {node} does not match its pinned sha256 (damaged on the way or on disk); the script removed "
+                "it, so `labctl up` pushes it again from the host cache")
+    return (f"{node} cannot reach a package repository or registry ({cl.PHRASE[found.reason]}): {found.hint}; "
+            "then run `labctl up` again: it continues from this step")
+
+
+def hint_for(node: str, rc: int | None, output: str, *, rules: Sequence[str] = (), fallback: str | None = None,
+             exit_unreachable: int = 75) -> str | None:
     if rc is None:
         return f"the command on {node} did not finish in time; check the VM is running (`labctl status`) and run `labctl up` again"
+    for name in rules:
+        hint = RULES[name](node, output)
+        if hint:
+            return hint
+    hint = download_hint(node, output)
+    if hint:
+        return hint
     if rc == exit_unreachable or _UNREACHABLE.search(output):
         return (
-            f"{node} cannot reach a package repository (pkgs.k8s.io, the distribution's mirror or a download site): "
+            f"{node} cannot reach a package repository (the distribution's mirror or a registry): "
             "check the VM's internet access (NAT adapter, DNS, proxy) and run `labctl up` again; it continues from this step"
         )
-    if NAT_ADDRESS in output and step in ("nodes-ready", "kubeadm-join", "kubeadm-init", "calico"):
-        named = re.search(r"(\S+) has InternalIP " + re.escape(NAT_ADDRESS), output)
-        return node_ip_hint(named.group(1) if named else node)
-    preflight = _PREFLIGHT.findall(output)
-    if preflight:
-        first = preflight[0]
-        fix = _PREFLIGHT_FIX.get(first, "read the [ERROR ...] lines above")
-        return f"kubeadm's preflight check {first} failed: {fix}"
+    if fallback:
+        return f"{fallback}"
     return None

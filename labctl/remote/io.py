@@ -112,13 +112,21 @@ def wire(command: str, sudo: bool) -> str:
     return f"sudo -n -H -- bash -c {shlex.quote(command)}" if sudo else command
 
 
-def put_script(remote_path: str, size: int, mode: int) -> str:
+def put_script(remote_path: str, size: int, mode: int, sha256: str | None = None) -> str:
     """The shell that writes stdin to ``remote_path`` atomically (temp file in the same
-    directory, size check, chmod, then mv), creating the directory."""
+    directory, size check, with ``sha256`` a digest check, chmod, then mv), creating the
+    directory. Exit 3: truncated; exit 4: the digest differs (the bytes are dropped)."""
+    check = ""
+    if sha256 is not None:
+        check = (
+            'got=$(sha256sum "$tmp" | cut -d" " -f1); '
+            f'if [ "$got" != {shlex.quote(sha256)} ]; then '
+            f'echo "checksum mismatch: expected sha256 {sha256}, received $got" >&2; exit 4; fi; '
+        )
     return (
         f"set -e; dest={shlex.quote(remote_path)}; dir=$(dirname -- \"$dest\"); mkdir -p -- \"$dir\"; "
         'tmp=$(mktemp "$dir/.labctl-put.XXXXXX"); trap \'rm -f -- "$tmp"\' EXIT; '
         'cat > "$tmp"; size=$(wc -c < "$tmp"); '
         f'if [ "$size" -ne {size} ]; then echo "upload truncated: $size of {size} bytes" >&2; exit 3; fi; '
-        f'chmod {mode:04o} "$tmp"; mv -f -- "$tmp" "$dest"; trap - EXIT'
+        f'{check}chmod {mode:04o} "$tmp"; mv -f -- "$tmp" "$dest"; trap - EXIT'
     )

@@ -94,9 +94,9 @@ class MemorySession:
         return result
 
     def put(self, data: bytes | str, remote_path: str, *, mode: int = 0o644, sudo: bool = False,
-            timeout: float = 600.0) -> None:
+            timeout: float = 600.0, sha256: str | None = None) -> None:
         raw = data.encode("utf-8") if isinstance(data, str) else bytes(data)
-        script = put_script(remote_path, len(raw), mode)
+        script = put_script(remote_path, len(raw), mode, sha256)
         shown = f"put {self.redact(remote_path)} ({len(raw)} bytes, mode {mode:04o})"
         result = self._exec(wire(script, sudo), shown, raw, None, True, sudo)
         if not result.succeeded:
@@ -105,8 +105,9 @@ class MemorySession:
                                 hint="the upload failed on the node")
 
     def put_file(self, local_path: Path | str, remote_path: str, *, mode: int = 0o644, sudo: bool = False,
-                 timeout: float = 1800.0) -> None:
-        self.put(Path(local_path).read_bytes(), remote_path, mode=mode, sudo=sudo, timeout=timeout)
+                 sha256: str | None = None, timeout: float = 1800.0) -> None:
+        # In memory, so reading the file whole is fine; the node sees the same script.
+        self.put(Path(local_path).read_bytes(), remote_path, mode=mode, sudo=sudo, timeout=timeout, sha256=sha256)
 
     # -- internals ----------------------------------------------------------------------
 

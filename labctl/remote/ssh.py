@@ -10,6 +10,9 @@ the exit status taken: stopping at ``exit_status_ready()`` loses lines (field no
 
 from __future__ import annotations
 
+import os
+import shlex
+import socket
 import select
 import threading
 import time
@@ -143,19 +146,59 @@ class SSHSession:
 
     def put_file(
         self, local_path: Path | str, remote_path: str, *, mode: int = 0o644, sudo: bool = False,
-        timeout: float = 1800.0,
+        sha256: str | None = None, timeout: float = 1800.0,
     ) -> None:
         """put() of a local file, streamed from disk (an artifact of hundreds of MB is
-        never held in memory)."""
+        never held in memory). With ``sha256`` the node checks the digest before the
+        file takes its place."""
         local_path = Path(local_path)
-        self._put(local_path, local_path.stat().st_size, remote_path, mode=mode, sudo=sudo, timeout=timeout)
+        self._put(local_path, local_path.stat().st_size, remote_path, mode=mode, sudo=sudo, timeout=timeout,
+                  sha256=sha256)
 
     def _put(self, source: bytes | Path, size: int, remote_path: str, *, mode: int, sudo: bool,
-             timeout: float) -> None:
-        script = put_script(remote_path, size, mode)
+             timeout: float, sha256: str | None = None) -> None:
+        script = put_script(remote_path, size, mode, sha256)
         shown = f"put {self.redact(remote_path)} ({size} bytes, mode {mode:04o})"
         result = self._exec(script, self._wire(script, sudo), shown, timeout, source, None, True)
         self._raise_unless_ok(result, sudo, None)
+
+    def get_file(self, remote_path: str, local_path: str | Path, *, sudo: bool = False, timeout: float = 1800.0) -> int:
+        """Stream a node's file to ``local_path`` (written beside it, renamed when
+        complete; never held in memory whole). Returns its size."""
+        command = f"cat -- {shlex.quote(remote_path)}"
+        shown = f"get {self.redact(remote_path)} -> {Path(local_path).name}"
+        where, log = self.target.name, str(self.log_path) if self.log_path else None
+        self._log.event(f"$ {shown}{' (sudo)' if sudo else ''}")
+        local = Path(local_path)
+        part = local.with_name(f".{local.name}.part")
+        try:
+            chan = self._ensure_transport().open_session(timeout=min(timeout, 30.0))
+            chan.exec_command(self._wire(command, sudo))
+            chan.shutdown_write()
+            chan.settimeout(timeout)
+            size = 0
+            with open(part, "wb") as out:
+                # Until EOF, not exit_status_ready(): the last blocks may still be in flight.
+                for block in iter(lambda: chan.recv(_READ_SIZE), b""):
+                    out.write(block)
+                    size += len(block)
+            err = b""
+            while chan.recv_stderr_ready() or not chan.exit_status_ready():
+                got = chan.recv_stderr(_READ_SIZE)
+                if not got:
+                    break
+                err += got
+            rc = chan.recv_exit_status()
+            chan.close()
+        except (socket.timeout, OSError, EOFError) as exc:
+            part.unlink(missing_ok=True)
+            raise ConnectionLost(shown, "", where=where, log_path=log, why=describe(exc)) from None
+        if rc != 0:
+            part.unlink(missing_ok=True)
+            raise CommandFailed(shown, rc, self.redact(err.decode("utf-8", errors="replace")), where=where, log_path=log)
+        os.replace(part, local)
+        self._log.event(f"received {size} bytes")
+        return size
 
     # -- internals --------------------------------------------------------------------
 

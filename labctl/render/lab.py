@@ -19,18 +19,23 @@ from labctl.bootstrap.steps import (
     EXIT_UNREACHABLE,
     FACTS_SCRIPT,
     JOIN_CONFIG_PATH,
+    REMOTE_ARTIFACTS,
     REMOTE_DIR,
+    REMOTE_IMAGES,
+    REMOTE_INSTALLED,
+    SHARED_IMAGES,
     STEPS,
-    script_name,
 )
+from labctl.errors import LabError
 from labctl.lab.fsutil import atomic_write
 from labctl.lab.paths import LabPaths
+from labctl.render.kubeadm import kubeadm_init_config
 from labctl.spec import LabSpec, Node
 
-# Rendered names we own inside scripts/<node>/: only these are ever deleted.
-_OWNED = re.compile(r"^(\d\d-[a-z0-9-]+\.sh|facts\.sh)$")
-CRI_SOCKET = "unix:///var/run/containerd/containerd.sock"
-API_PORT = 6443
+# Rendered names we own inside scripts/<node>/: only these are ever deleted (NN-<id>.sh
+# is how labctl named step scripts before they were named by their id alone).
+_OLD_NAMES = re.compile(r"^\d\d-[a-z0-9-]+\.sh$")
+_OWNED = frozenset({FACTS_SCRIPT, *(s.script_name for s in STEPS if s.script_name)})
 
 
 @dataclass
@@ -84,64 +89,6 @@ def _environment():
     return env
 
 
-# ------------------------------------------------------------------ kubeadm configs
-
-
-def kubeadm_init_config(spec: LabSpec) -> str:
-    """kubeadm v1beta3 config for `kubeadm init` (no secrets in it)."""
-    m = spec.master
-    return (
-        "apiVersion: kubeadm.k8s.io/v1beta3\n"
-        "kind: InitConfiguration\n"
-        "localAPIEndpoint:\n"
-        f"  advertiseAddress: {m.ip}\n"
-        f"  bindPort: {API_PORT}\n"
-        "nodeRegistration:\n"
-        f"  name: {m.name}\n"
-        f"  criSocket: {CRI_SOCKET}\n"
-        "  kubeletExtraArgs:\n"
-        f"    node-ip: {m.ip}\n"
-        "---\n"
-        "apiVersion: kubeadm.k8s.io/v1beta3\n"
-        "kind: ClusterConfiguration\n"
-        f"clusterName: {spec.name}\n"
-        f"kubernetesVersion: v{spec.kubernetes.version.lstrip('v')}\n"
-        f'controlPlaneEndpoint: "{m.ip}:{API_PORT}"\n'
-        "networking:\n"
-        f"  podSubnet: {spec.network.pod_cidr}\n"
-        f"  serviceSubnet: {spec.network.service_cidr}\n"
-        "---\n"
-        "apiVersion: kubelet.config.k8s.io/v1beta1\n"
-        "kind: KubeletConfiguration\n"
-        "cgroupDriver: systemd\n"
-    )
-
-
-def join_configuration(spec: LabSpec, node: Node, token: str, ca_cert_hash: str) -> str:
-    """The JoinConfiguration the engine uploads (mode 0600) to JOIN_CONFIG_PATH.
-
-    It holds the bootstrap token: never write it to the host, never log it."""
-    if not re.fullmatch(r"[a-z0-9]{6}\.[a-z0-9]{16}", token):
-        raise ValueError("not a kubeadm bootstrap token")  # message must not echo it
-    if not re.fullmatch(r"sha256:[0-9a-f]{64}", ca_cert_hash):
-        raise ValueError(f"not a CA certificate hash: {ca_cert_hash!r}")
-    return (
-        "apiVersion: kubeadm.k8s.io/v1beta3\n"
-        "kind: JoinConfiguration\n"
-        "discovery:\n"
-        "  bootstrapToken:\n"
-        f'    apiServerEndpoint: "{spec.master.ip}:{API_PORT}"\n'
-        f'    token: "{token}"\n'
-        "    caCertHashes:\n"
-        f'      - "{ca_cert_hash}"\n'
-        "nodeRegistration:\n"
-        f"  name: {node.name}\n"
-        f"  criSocket: {CRI_SOCKET}\n"
-        "  kubeletExtraArgs:\n"
-        f"    node-ip: {node.ip}\n"
-    )
-
-
 # ------------------------------------------------------------------ rendering
 
 
@@ -155,15 +102,21 @@ def _context(spec: LabSpec, node: Node | None = None) -> dict:
         "admin_conf": ADMIN_CONF,
         "join_config": JOIN_CONFIG_PATH,
         "exit_unreachable": EXIT_UNREACHABLE,
-        "k8s_minor": spec.kubernetes.minor,
         "k8s_version": spec.kubernetes.version.lstrip("v"),
-        "package_version": spec.kubernetes.package_version,
         "expected_nodes": ",".join(f"{n.name}/{n.ip}" for n in spec.nodes),
     }
     if node is not None:
+        from labctl.bootstrap.artifacts import check_versions, pins, shared_images
+
         ctx["node"] = node
         ctx["master"] = spec.master
         ctx["kubeadm_init_config"] = kubeadm_init_config(spec)
+        ctx["pins"] = pins(spec)
+        check_versions(spec, ctx["pins"])
+        ctx["remote_artifacts"] = REMOTE_ARTIFACTS
+        ctx["remote_installed"] = REMOTE_INSTALLED
+        ctx["remote_images"] = REMOTE_IMAGES
+        ctx["shared_images"] = shared_images(spec, SHARED_IMAGES)
     return ctx
 
 
@@ -181,10 +134,16 @@ def render_node_scripts(spec: LabSpec, node: Node, env=None) -> dict[str, str]:
     env = env or _environment()
     ctx = _context(spec, node)
     scripts: dict[str, str] = {}
+    by_id = {p["id"]: p for p in ctx["pins"]}
     for s in STEPS:
         if s.script is None or not s.applies_to(node.role):
             continue
-        scripts[script_name(s)] = env.get_template(f"playbooks/{s.script}.sh.j2").render(step=s, **ctx)
+        missing = [a for a in s.artifacts if a not in by_id]
+        if missing:
+            raise LabError(f"step {s.id} installs {', '.join(missing)}, which the artifact set does not pin with an install entry",
+                           hint="the artifact set (labctl/artifacts/sets/ or $LABCTL_ARTIFACT_SET) must pin every file a step installs")
+        artifacts = [by_id[a] for a in s.artifacts]
+        scripts[s.script_name] = env.get_template(f"playbooks/{s.script}.sh.j2").render(step=s, artifacts=artifacts, **ctx)
     scripts[FACTS_SCRIPT] = env.get_template("playbooks/facts.sh.j2").render(**ctx)
     return scripts
 
@@ -215,7 +174,7 @@ def _remove_stale(paths: LabPaths, keep: set[Path]) -> list[Path]:
         return removed
     for node_dir in sorted(p for p in paths.scripts.iterdir() if p.is_dir()):
         for f in sorted(node_dir.iterdir()):
-            if f.is_file() and _OWNED.match(f.name) and f not in keep:
+            if f.is_file() and (f.name in _OWNED or _OLD_NAMES.match(f.name)) and f not in keep:
                 f.unlink()
                 removed.append(f)
         try:

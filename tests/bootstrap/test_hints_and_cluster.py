@@ -13,22 +13,34 @@ from labctl.bootstrap import cluster, hints
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "k8s"
 
 
-@pytest.mark.parametrize("rc,output,expected", [
-    (75, "labctl: cannot reach https://pkgs.k8s.io/core:/stable:/v1.27/deb/", "cannot reach a package repository"),
-    (100, "Err:1 https://pkgs.k8s.io InRelease\n  Could not resolve 'pkgs.k8s.io'", "cannot reach a package repository"),
-    (100, "W: Failed to fetch http://archive.ubuntu.com/ubuntu/dists/jammy/InRelease  Temporary failure resolving 'archive.ubuntu.com'", "cannot reach a package repository"),
-    (1, "labctl: k8s-node2 has InternalIP 10.0.2.15, expected 192.168.56.32", "k8s-node2 registered with VirtualBox's NAT address"),
-    (1, "\t[ERROR Mem]: the system RAM (981 MB) is less than the minimum 1700 MB", "preflight check Mem failed"),
-    (1, "\t[ERROR SomethingNew]: ...", "preflight check SomethingNew failed: read the [ERROR"),
-    (None, "", "did not finish in time"),
-    (1, "E: dpkg was interrupted", None),
+@pytest.mark.parametrize("rc,output,rules,expected", [
+    (75, "labctl: cannot reach https://deb.debian.org/debian", (), "cannot reach a package repository"),
+    (100, "Err:1 http://archive.ubuntu.com InRelease\n  Could not resolve 'archive.ubuntu.com'", (), "cannot reach a package repository"),
+    (100, "W: Failed to fetch http://archive.ubuntu.com/ubuntu/dists/jammy/InRelease  Temporary failure resolving 'archive.ubuntu.com'", (), "cannot reach a package repository"),
+    # the real cause, as the host cache tells it (labctl.artifacts.classify)
+    (1, "ctr: failed to copy: httpReadSeeker: failed open: unexpected status code https://registry-1.docker.io/v2/kubetm/p8000/manifests/latest: 429 Too Many Requests - Server message: toomanyrequests: You have reached your pull rate limit.", (), "rate-limited"),
+    (1, "ctr: failed to resolve reference \"quay.io/calico/node:v3.26.4\": failed to do request: Head \"https://quay.io/v2/calico/node/manifests/v3.26.4\": dial tcp: lookup quay.io on 10.0.2.3:53: no such host", (), "DNS lookup failed"),
+    (1, "ctr: failed to resolve reference: tls: failed to verify certificate: x509: certificate signed by unknown authority", (), "TLS failed"),
+    (1, "curl: (22) The requested URL returned error: 404", (), "not found upstream"),
+    (1, "dial tcp 151.101.0.223:443: connect: no route to host", (), "no route to host"),
+    (1, "labctl: kubeadm: checksum mismatch in /var/lib/labctl/artifacts/ab: expected sha256 ab, got cd (removed; labctl up pushes it again)", (), "does not match its pinned sha256"),
+    (1, "labctl: k8s-node2 has InternalIP 10.0.2.15, expected 192.168.56.32", ("nat-address",), "k8s-node2 registered with VirtualBox's NAT address"),
+    (1, "labctl: k8s-node2 has InternalIP 10.0.2.15, expected 192.168.56.32", (), None),  # only where the step asks
+    (1, "\t[ERROR Mem]: the system RAM (981 MB) is less than the minimum 1700 MB", ("preflight",), "preflight check Mem failed"),
+    (1, "\t[ERROR SomethingNew]: ...", ("preflight",), "preflight check SomethingNew failed: read the [ERROR"),
+    (None, "", (), "did not finish in time"),
+    (1, "E: dpkg was interrupted", (), None),
 ])
-def test_hint_for(rc, output, expected):
-    got = hints.hint_for("k8s-master", "nodes-ready", rc, output)
+def test_hint_for(rc, output, rules, expected):
+    got = hints.hint_for("k8s-master", rc, output, rules=rules)
     if expected is None:
         assert got is None
     else:
         assert expected in got
+
+
+def test_a_steps_own_hint_when_no_cause_is_known():
+    assert hints.hint_for("n", 1, "E: dpkg was interrupted", fallback="read journalctl") == "read journalctl"
 
 
 ADMIN_CONF = """apiVersion: v1

@@ -53,7 +53,10 @@ def libvirt_ns(e2e_root):
 @pytest.fixture(scope="session")
 def e2e_lab(libvirt_ns, e2e_root):
     root = e2e_root
-    lab = E2ELab(ns=libvirt_ns, lab_dir=root / "lab", vagrant_home=root / "vagrant.d")
+    from tests.e2e.pins import prepare
+
+    lab = E2ELab(ns=libvirt_ns, lab_dir=root / "lab", vagrant_home=root / "vagrant.d",
+                 artifacts_env=prepare(root / "artifacts"))
     try:
         # The box's image is not put into the storage pool beforehand: the first
         # `labctl up` uploads it, as it does for a user.

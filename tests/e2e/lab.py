@@ -75,6 +75,8 @@ class E2ELab:
     box_version: str = ""
     box_image: Path | None = None
     runs: list[Run] = field(default_factory=list)
+    # The test's pin table and host cache (tests/e2e/pins.py): the VMs have no internet.
+    artifacts_env: dict[str, str] = field(default_factory=dict)
 
     @property
     def env(self) -> dict[str, str]:
@@ -84,6 +86,7 @@ class E2ELab:
             "LIBVIRT_DEFAULT_URI": "qemu:///system",
             "VAGRANT_CHECKPOINT_DISABLE": "1",
             "VAGRANT_NO_COLOR": "1",
+            **self.artifacts_env,
         }
 
     def add_box(self) -> None:

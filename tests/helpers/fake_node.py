@@ -17,12 +17,18 @@ Vagrant CLI parsing, real paramiko sessions, real uploads; only the VMs are fake
 
 from __future__ import annotations
 
+import hashlib
+import io
 import json
 import os
 import subprocess
 import sys
+import tarfile
+import threading
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import partial
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -40,6 +46,155 @@ case "$1" in
   *) echo "VBoxManage: error: this is a test stand-in; VirtualBox cannot run here" >&2; exit 1 ;;
 esac
 """
+
+
+# ------------------------------------------------------------------ a test pin table
+
+# Stand-ins with the real set's ids and install entries: small, made here, so their
+# checksums are real and no byte of another project is needed.
+DROPIN = """[Service]
+Environment="KUBELET_KUBECONFIG_ARGS=--bootstrap-kubeconfig=/etc/kubernetes/bootstrap-kubelet.conf --kubeconfig=/etc/kubernetes/kubelet.conf"
+Environment="KUBELET_CONFIG_ARGS=--config=/var/lib/kubelet/config.yaml"
+EnvironmentFile=-/var/lib/kubelet/kubeadm-flags.env
+EnvironmentFile=-/etc/default/kubelet
+ExecStart=
+ExecStart=/usr/bin/kubelet $KUBELET_KUBECONFIG_ARGS $KUBELET_CONFIG_ARGS $KUBELET_KUBEADM_ARGS $KUBELET_EXTRA_ARGS
+"""
+CALICO = """kind: DaemonSet
+spec:
+  template:
+    spec:
+      containers:
+        - name: calico-node
+          image: docker.io/calico/node:v3.26.4
+          env:
+            # - name: CALICO_IPV4POOL_CIDR
+            #   value: "192.168.0.0/16"
+"""
+
+
+def _tgz(members: dict[str, bytes]) -> bytes:
+    import gzip
+
+    buf = io.BytesIO()
+    # mtime=0 in the gzip header too: the same members always make the same bytes
+    with gzip.GzipFile(fileobj=buf, mode="wb", mtime=0) as gz, tarfile.open(fileobj=gz, mode="w") as tar:
+        for name, data in members.items():
+            info = tarfile.TarInfo(name)
+            info.size, info.mode, info.mtime = len(data), 0o755, 1700000000
+            tar.addfile(info, io.BytesIO(data))
+    return buf.getvalue()
+
+
+def _tool(name: str, arch: str) -> bytes:
+    return f"#!/bin/sh\necho 'labctl test stand-in: {name} v1.27.16 {arch}, not Kubernetes' >&2\nexit 1\n".encode()
+
+
+def stand_in_files(arch: str) -> dict[str, tuple[bytes, dict]]:
+    """id -> (bytes, install), for one arch."""
+    return {
+        "kubeadm": (_tool("kubeadm", arch), {"to": "/usr/bin/kubeadm", "mode": "0755"}),
+        "kubelet": (_tool("kubelet", arch), {"to": "/usr/bin/kubelet", "mode": "0755"}),
+        "kubectl": (_tool("kubectl", arch), {"to": "/usr/bin/kubectl", "mode": "0755"}),
+        "crictl": (_tgz({"crictl": _tool("crictl", arch)}), {"extract": "/usr/local/bin", "provides": ["crictl"]}),
+        "cni-plugins": (_tgz({f"./{p}": _tool(p, arch) for p in ("bridge", "host-local", "loopback", "portmap")}),
+                        {"extract": "/opt/cni/bin", "provides": ["bridge", "host-local", "loopback", "portmap"]}),
+        "containerd": (_tgz({f"bin/{p}": _tool(p, arch) for p in ("containerd", "containerd-shim-runc-v2", "ctr")}),
+                       {"extract": "/usr/local", "provides": ["bin/containerd", "bin/containerd-shim-runc-v2", "bin/ctr"]}),
+        "containerd-service": (b"[Service]\nExecStart=/usr/local/bin/containerd\n",
+                               {"to": "/etc/systemd/system/containerd.service", "mode": "0644"}),
+        "runc": (_tool("runc", arch), {"to": "/usr/local/sbin/runc", "mode": "0755"}),
+        "kubelet-service": (b"[Service]\nExecStart=/usr/bin/kubelet\n", {"to": "/etc/systemd/system/kubelet.service", "mode": "0644"}),
+        "kubeadm-dropin": (DROPIN.encode(), {"to": "/etc/systemd/system/kubelet.service.d/10-kubeadm.conf", "mode": "0644"}),
+        "calico-manifest": (CALICO.encode(), {"to": "/var/lib/labctl/manifests/calico.yaml", "mode": "0644"}),
+        "metallb-manifest": (b"kind: Namespace\nmetadata:\n  name: metallb-system\n",
+                             {"to": "/var/lib/labctl/manifests/metallb-native.yaml", "mode": "0644"}),
+    }
+
+
+TEST_IMAGES = [("quay.io/calico/node:v3.26.4", "calico"), ("quay.io/metallb/speaker:v0.13.12", "metallb"),
+               ("docker.io/kubetm/p8000:latest", "course"), ("registry.k8s.io/pause:3.9", "control-plane")]
+ARCH_INDEPENDENT = {"containerd-service", "kubelet-service", "kubeadm-dropin", "calico-manifest", "metallb-manifest"}
+
+
+def write_pin_table(root: Path, base_url: str, files: Callable[[str], dict] = stand_in_files,
+                    images: list[tuple[str, str]] | None = None) -> Path:
+    """Files under root/served/<arch>/<id> and the set that pins them (root/set.yaml);
+    ``images``: (ref, used_by) pairs (default TEST_IMAGES)."""
+    import yaml
+
+    entries = []
+    for pid, (_, install) in files("amd64").items():
+        shas = {}
+        for arch in ("amd64", "arm64"):
+            data = files(arch)[pid][0]
+            folder = root / "served" / ("any" if pid in ARCH_INDEPENDENT else arch)
+            folder.mkdir(parents=True, exist_ok=True)
+            (folder / pid).write_bytes(data)
+            shas[arch] = hashlib.sha256(data).hexdigest()
+        if pid in ARCH_INDEPENDENT:
+            version = {"calico-manifest": "v3.26.4", "metallb-manifest": "v0.13.12"}.get(pid, "test")
+            entries.append({"id": pid, "version": version, "url": f"{{test}}/any/{pid}", "sha256": shas["amd64"],
+                            "source": "made by the test", "install": install})
+        else:
+            entries.append({"id": pid, "version": "v1.27.16-test", "url": f"{{test}}/{{arch}}/{pid}", "sha256": shas,
+                            "source": "made by the test", "install": install})
+    images = [{"ref": ref, "digest": None, "used_by": group, "source": "made by the test"}
+              for ref, group in (TEST_IMAGES if images is None else images)]
+    doc = {"schema": 1, "id": "k8s-test", "kubernetes": "1.27.16", "bases": {"test": base_url}, "files": entries,
+           "images": images}
+    path = root / "set.yaml"
+    path.write_text(yaml.safe_dump(doc, sort_keys=False))
+    return path
+
+
+class _Quiet(SimpleHTTPRequestHandler):
+    def log_message(self, *args) -> None:
+        pass
+
+    def do_GET(self) -> None:
+        self.server.requests.append(self.path)  # type: ignore[attr-defined]
+        super().do_GET()
+
+
+@dataclass
+class PinServer:
+    """A loopback HTTP server with a test pin table; the environment points labctl at
+    it ($LABCTL_ARTIFACT_SET) and at a fresh host cache ($LABCTL_CACHE_DIR)."""
+
+    root: Path
+    set_path: Path = field(init=False)
+    cache_dir: Path = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), partial(_Quiet, directory=str(self.root / "served")))
+        self.httpd.requests = []  # type: ignore[attr-defined]
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True, name="pin-server")
+        self.thread.start()
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        self.set_path = write_pin_table(self.root, self.url)
+        self.cache_dir = self.root / "host-cache"
+
+    @property
+    def requests(self) -> list[str]:
+        return list(self.httpd.requests)  # type: ignore[attr-defined]
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+        self.thread.join(5)
+
+
+@pytest.fixture
+def pin_server(tmp_path_factory, monkeypatch) -> Iterator[PinServer]:
+    server = PinServer(tmp_path_factory.mktemp("pins"))
+    monkeypatch.setenv("LABCTL_ARTIFACT_SET", str(server.set_path))
+    monkeypatch.setenv("LABCTL_CACHE_DIR", str(server.cache_dir))
+    monkeypatch.delenv("LABCTL_MIRROR", raising=False)
+    try:
+        yield server
+    finally:
+        server.close()
 
 
 class FakeNode:
@@ -114,6 +269,14 @@ class FakeNode:
     def file(self, remote_path: str) -> Path:
         return self.dir / "fs" / remote_path.lstrip("/")
 
+    def commands(self, step: str | None = None) -> list[list[str]]:
+        """What steps would have run on a real node (recorded, never executed)."""
+        path = self.dir / "commands.jsonl"
+        if not path.exists():
+            return []
+        rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+        return [r["argv"] for r in rows if step is None or r["step"] == step]
+
     def mark_done(self, *steps: str) -> None:
         """Pretend these steps ran before (a node prepared by hand)."""
         st = self.state()
@@ -126,6 +289,7 @@ class FakeLab:
     dir: Path
     nodes: dict[str, FakeNode]
     fake_vagrant: object
+    pins: PinServer | None = None
 
     @property
     def env(self) -> dict[str, str]:
@@ -169,7 +333,7 @@ class FakeLab:
 
 
 @pytest.fixture
-def fake_lab(sshd_factory, fake_vagrant, tmp_path_factory, monkeypatch) -> Iterator[Callable[..., FakeLab]]:
+def fake_lab(sshd_factory, fake_vagrant, pin_server, tmp_path_factory, monkeypatch) -> Iterator[Callable[..., FakeLab]]:
     made: list[FakeLab] = []
 
     def make(workers: int = 2, *, delay: float = 0.0, name: str | None = None, write_spec: bool = False) -> FakeLab:
@@ -202,7 +366,7 @@ def fake_lab(sshd_factory, fake_vagrant, tmp_path_factory, monkeypatch) -> Itera
             fake_vagrant.set_target(fake.sshd.target(node.name))
             nodes[node.name] = fake
         fake_vagrant.watch(lab_dir)
-        lab = FakeLab(lab_dir, nodes, fake_vagrant)
+        lab = FakeLab(lab_dir, nodes, fake_vagrant, pin_server)
         made.append(lab)
         return lab
 

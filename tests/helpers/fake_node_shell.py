@@ -9,11 +9,19 @@ token/CA/admin.conf reads, kubectl get nodes), answers from the node's state fol
 and prints what the real programs print. Nothing outside the state folder is touched:
 an upload to /etc/labctl/join.yaml lands in <node-dir>/fs/etc/labctl/join.yaml.
 
+Files from the host cache: a step script's ``install_file ID MODE DEST`` and ``unpack
+ID DIR MEMBER...`` lines are carried out on fs/ as the script's functions would (the
+pushed file's sha256 checked against the pin that facts.sh carries, copied or
+unpacked, recorded in fs/var/lib/labctl/installed/ID); every command a step would run
+on a real node (install, tar, apt-get, systemctl) is recorded, never executed, in
+commands.jsonl.
+
 State folder (see tests/helpers/fake_node.py, which writes node.json):
     node.json       name, role, ip; injected failures and delays (tests edit it)
     state.json      steps done, tokens issued, failures already consumed
     fs/             uploaded files
     journal.jsonl   one line per command: start, end, kind, step, rc (never stdin)
+    commands.jsonl  what a step would have run on a real node: step, argv
 Every node of a lab lives next to the others, so the master sees who has joined.
 """
 
@@ -29,7 +37,16 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
-STEP_SCRIPT = re.compile(r"^/var/lib/labctl/scripts/(\d\d)-([a-z0-9-]+)\.sh$")
+STEP_SCRIPT = re.compile(r"^/var/lib/labctl/scripts/([a-z0-9-]+)\.sh$")
+ARTIFACTS = "/var/lib/labctl/artifacts"
+INSTALLED = "/var/lib/labctl/installed"
+PIN_LINE = re.compile(r"^\s+([a-z0-9._-]+)/(amd64|arm64|\*)\) echo ([0-9a-f]{64}) ;;$", re.M)
+CHECK_LINE = re.compile(r"^installed ([a-z0-9._-]+) (.+) \|\| missing\+=", re.M)
+INSTALL_LINE = re.compile(r"^install_file (\S+) (\d+) (\S+)$", re.M)
+UNPACK_LINE = re.compile(r"^unpack (\S+) (\S+)((?: \S+)*)$", re.M)
+ARCH = "amd64"
+IMAGES = "/var/lib/labctl/images"
+SHARED_LINE = re.compile(r"^shared_images=\((.*)\)$", re.M)
 FACTS_SCRIPT = "/var/lib/labctl/scripts/facts.sh"
 ADMIN_CONF = "/etc/kubernetes/admin.conf"
 JOIN_CONFIG = "/etc/labctl/join.yaml"
@@ -105,24 +122,194 @@ def strip_sudo(words: list[str]) -> list[str]:
 
 
 def put(node: Node, script: str) -> int:
+    import hashlib
+
     m = re.search(r"dest=('[^']*'|[^;\s]+);", script)
     mode = re.search(r"chmod (\d+) ", script)
     size = re.search(r'-ne (\d+) \]', script)
+    want = re.search(r'!= \'?([0-9a-f]{64})\'?', script)
     if not m:
         print("fake-node: upload without a destination", file=sys.stderr)
         return 2
     dest = shlex.split(m.group(1))[0]
-    data = sys.stdin.buffer.read()
-    if size and len(data) != int(size.group(1)):
-        print(f"upload truncated: {len(data)} of {size.group(1)} bytes", file=sys.stderr)
-        return 3
     target = node.path(dest)
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(f".labctl-put.{os.getpid()}")
-    tmp.write_bytes(data)
+    digest, received = hashlib.sha256(), 0
+    with open(tmp, "wb") as out:  # streamed, as `cat > "$tmp"` would
+        for block in iter(lambda: sys.stdin.buffer.read(1 << 16), b""):
+            digest.update(block)
+            received += len(block)
+            out.write(block)
+    if size and received != int(size.group(1)):
+        tmp.unlink()
+        print(f"upload truncated: {received} of {size.group(1)} bytes", file=sys.stderr)
+        return 3
+    if want and digest.hexdigest() != want.group(1):
+        tmp.unlink()
+        print(f"checksum mismatch: expected sha256 {want.group(1)}, received {digest.hexdigest()}", file=sys.stderr)
+        return 4
     os.chmod(tmp, int(mode.group(1), 8) if mode else 0o644)
     os.replace(tmp, target)
     return 0
+
+
+# ------------------------------------------------------------------ pinned files
+
+
+def record(node: Node, step: str, *argv: str) -> None:
+    """A command the step would run on a real node; nothing here runs it."""
+    with open(node.root / "commands.jsonl", "a") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        fh.write(json.dumps({"step": step, "argv": list(argv)}) + "\n")
+
+
+def pins(node: Node) -> dict[str, str]:
+    """id -> sha256 for this node's arch, from the uploaded facts.sh's pinned()."""
+    out = {}
+    for pid, arch, sha in PIN_LINE.findall(node.path(FACTS_SCRIPT).read_text()):
+        if arch in (ARCH, "*"):
+            out[pid] = sha
+    return out
+
+
+def installed_ok(node: Node, pid: str, targets: list[str], pinned: dict[str, str]) -> bool:
+    stamp = node.path(f"{INSTALLED}/{pid}")
+    if not stamp.is_file() or stamp.read_text().strip() != pinned.get(pid):
+        return False
+    return all(node.path(t).exists() for t in targets)
+
+
+def artifact_facts(node: Node) -> dict[str, str]:
+    pinned = pins(node)
+    text = node.path(FACTS_SCRIPT).read_text()
+    missing = [pid for pid, paths in CHECK_LINE.findall(text) if not installed_ok(node, pid, shlex.split(paths), pinned)]
+    folder = node.path(ARTIFACTS)
+    pushed = sorted(p.name for p in folder.iterdir() if re.fullmatch(r"[0-9a-f]{64}", p.name)) if folder.is_dir() else []
+    return {"artifacts_missing": ",".join(missing), "artifacts_pushed": ",".join(pushed)}
+
+
+def shared_images(node: Node) -> list[str]:
+    m = SHARED_LINE.search(node.path(FACTS_SCRIPT).read_text())
+    return shlex.split(m.group(1)) if m else []
+
+
+def image_facts(node: Node) -> dict[str, str]:
+    have = set(node.state().get("images", []))
+    folder, export = node.path(IMAGES), node.path(f"{IMAGES}/export")
+    pushed = sorted(p.stem for p in folder.glob("*.tar")) if folder.is_dir() else []
+    exported = sorted(p.stem.replace("+", "/") for p in export.glob("*.tar")) if export.is_dir() else []
+    return {"images_missing": ",".join(r for r in shared_images(node) if r not in have),
+            "images_pushed": ",".join(pushed), "images_exported": ",".join(exported)}
+
+
+def step_images(node: Node, script: str) -> int:
+    """Import pushed tarballs, pull what is still missing and export it (a tarball whose
+    content names its refs, standing in for an OCI archive)."""
+    folder = node.path(IMAGES)
+    for tarball in sorted(folder.glob("*.tar")) if folder.is_dir() else []:
+        refs = json.loads(tarball.read_text())["refs"]
+        record(node, "images", "ctr", "-n", "k8s.io", "images", "import", f"{IMAGES}/{tarball.name}")
+        with node.locked_state() as st:
+            st["images"] = sorted(set(st.get("images", [])) | set(refs))
+        tarball.unlink()
+        print(f"labctl: imported {tarball.name} from the host cache")
+    for ref in shared_images(node):
+        if ref in node.state().get("images", []):
+            continue
+        blocked = node.conf.get("pull_fail", {}).get(ref.split("/")[0])
+        if blocked:
+            print(blocked, file=sys.stderr)
+            print(f"labctl: cannot pull {ref} from {node.name}", file=sys.stderr)
+            return 75
+        record(node, "images", "ctr", "-n", "k8s.io", "images", "pull", "--platform", f"linux/{ARCH}", ref)
+        with node.locked_state() as st:
+            st["images"] = sorted(set(st.get("images", [])) | {ref})
+            st.setdefault("pulled", []).append(ref)
+        out = node.path(f"{IMAGES}/export/{ref.replace('/', '+')}.tar")
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps({"refs": [ref]}))
+        record(node, "images", "ctr", "-n", "k8s.io", "images", "export", "--platform", f"linux/{ARCH}",
+               f"{IMAGES}/export/{out.name}", ref)
+        print(f"labctl: pulled {ref} and exported it for the other nodes")
+    return 0
+
+
+def _verified(node: Node, step: str, pid: str, pinned: dict[str, str]) -> Path | None:
+    import hashlib
+
+    want = pinned.get(pid)
+    if want is None:
+        print(f"labctl: no {pid} is pinned for {ARCH} nodes", file=sys.stderr)
+        return None
+    blob = node.path(f"{ARTIFACTS}/{want}")
+    if not blob.is_file():
+        print(f"labctl: {pid} is not in {ARTIFACTS}: labctl up pushes it from the host cache right before this step", file=sys.stderr)
+        return None
+    got = hashlib.sha256(blob.read_bytes()).hexdigest()
+    record(node, step, "sha256sum", f"{ARTIFACTS}/{want}")
+    if got != want:
+        blob.unlink()
+        print(f"labctl: {pid}: checksum mismatch in {ARTIFACTS}/{want}: expected sha256 {want}, got {got} "
+              "(removed; labctl up pushes it again)", file=sys.stderr)
+        return None
+    return blob
+
+
+def _stamp(node: Node, step: str, pid: str, blob: Path) -> None:
+    stamp = node.path(f"{INSTALLED}/{pid}")
+    stamp.parent.mkdir(parents=True, exist_ok=True)
+    stamp.write_text(blob.name + "\n")
+    blob.unlink()
+    record(node, step, "rm", "-f", f"{ARTIFACTS}/{blob.name}")
+
+
+def install_artifacts(node: Node, step: str, script: str) -> tuple[int, bool]:
+    """The script's install_file/unpack lines, carried out on fs/. (rc, changed)."""
+    import shutil
+    import tarfile
+
+    pinned = pins(node)
+    changed = False
+    for pid, mode, dest in INSTALL_LINE.findall(script):
+        dest = shlex.split(dest)[0]
+        if installed_ok(node, pid, [dest], pinned):
+            continue
+        blob = _verified(node, step, pid, pinned)
+        if blob is None:
+            return 1, changed
+        target = node.path(dest)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(blob, target)
+        os.chmod(target, int(mode, 8))
+        record(node, step, "install", "-D", "-m", mode, f"{ARTIFACTS}/{blob.name}", dest)
+        _stamp(node, step, pid, blob)
+        print(f"labctl: installed {pid} to {dest}")
+        changed = True
+    for pid, folder, members in UNPACK_LINE.findall(script):
+        folder, members = shlex.split(folder)[0], shlex.split(members)
+        if installed_ok(node, pid, [f"{folder}/{m}" for m in members], pinned):
+            continue
+        blob = _verified(node, step, pid, pinned)
+        if blob is None:
+            return 1, changed
+        root = node.path(folder)
+        root.mkdir(parents=True, exist_ok=True)
+        with tarfile.open(blob) as tar:
+            for member in tar.getmembers():
+                if member.name.startswith("/") or ".." in Path(member.name).parts or not (member.isfile() or member.isdir()):
+                    print(f"tar: {member.name}: refusing to unpack outside {folder}", file=sys.stderr)
+                    return 2, changed
+            tar.extractall(root)
+        record(node, step, "tar", "-xzf", f"{ARTIFACTS}/{blob.name}", "-C", folder, "--no-same-owner")
+        for m in members:
+            if not (root / m).exists():
+                print(f"labctl: {pid} has no {m}", file=sys.stderr)
+                return 1, changed
+        _stamp(node, step, pid, blob)
+        print(f"labctl: unpacked {pid} into {folder}")
+        changed = True
+    return 0, changed
 
 
 def static_facts(node: Node) -> dict[str, str]:
@@ -158,17 +345,22 @@ def facts(node: Node) -> dict[str, str]:
         sysctl_ip_forward="1" if k else "0",
         sysctl_persisted="yes" if k else "no",
     )
+    f["arch"] = ARCH
+    f.update(artifact_facts(node))
+    f.update(image_facts(node))
     c = "containerd" in done
     f.update(
-        containerd_installed="yes" if c else "no",
-        containerd_version="1.6.12" if c else "",
+        containerd_installed="yes" if node.path("/usr/local/bin/containerd").exists() else "no",
+        containerd_version="1.7.22" if node.path("/usr/local/bin/containerd").exists() else "",
         containerd_systemd_cgroup="yes" if c else "no",
         containerd_active="yes" if c else "no",
     )
-    p = "kube-packages" in done
-    for pkg in ("kubelet", "kubeadm", "kubectl"):
-        f[f"{pkg}_version"] = want.get("kube_expected_version", "") if p else ""
-    f["kube_held"] = "yes" if p else "no"
+    for tool in ("kubelet", "kubeadm", "kubectl"):
+        f[f"{tool}_version"] = f"v{want.get('kube_expected_version', '')}" if node.path(f"/usr/bin/{tool}").exists() else ""
+    f["distro_packages"] = "yes" if set(DISTRO_PACKAGES) <= set(node.state().get("packages", [])) else "no"
+    dropin = node.path(DROPIN)
+    f["kubelet_env_file"] = "yes" if dropin.is_file() and ENV_FILE_LINE in dropin.read_text().splitlines() else "no"
+    f["kubelet_enabled"] = "yes" if "kube-packages" in done else "no"
     kc = "kubelet-config" in done
     f.update(
         kubelet_node_ip=node.ip if kc else "",
@@ -191,6 +383,7 @@ def facts(node: Node) -> dict[str, str]:
             calico_daemonset="yes" if calico else "no",
             calico_ipv4pool_cidr=want.get("pod_cidr", "") if calico else "",
             calico_ip_autodetection=f"cidr={want.get('host_only', '')}" if calico else "",
+            calico_image=calico_image(node) if calico else "",
         )
         mlb = "metallb" in done
         f.update(
@@ -202,6 +395,13 @@ def facts(node: Node) -> dict[str, str]:
     for key, value in node.conf.get("facts_override", {}).items():
         f[key] = value
     return f
+
+
+def calico_image(node: Node) -> str:
+    """calico-node's image as applied: from the manifest the calico step applied."""
+    applied = node.path("/var/lib/labctl/calico.yaml")
+    m = re.search(r"image: (\S*calico/node:\S+)", applied.read_text()) if applied.is_file() else None
+    return m.group(1) if m else ""
 
 
 def cluster_nodes(node: Node) -> list[dict]:
@@ -287,7 +487,7 @@ def node_json(n: dict, index: int) -> dict:
             "nodeInfo": {
                 "architecture": "amd64",
                 "bootID": "5c7e4f0e-0c1b-4a53-9b39-0e0a5b7c8d%02d" % index,
-                "containerRuntimeVersion": "containerd://1.6.12",
+                "containerRuntimeVersion": "containerd://1.7.22",
                 "kernelVersion": "5.15.0-91-generic",
                 "kubeProxyVersion": KUBELET_VERSION,
                 "kubeletVersion": KUBELET_VERSION,
@@ -331,12 +531,10 @@ STEP_OUTPUT = {
     "swap": ["labctl: swap turned off", "labctl: swap entries in /etc/fstab commented out (backup: /etc/fstab.labctl.bak)"],
     "kernel": ["overlay", "br_netfilter", "* Applying /etc/sysctl.d/99-labctl-k8s.conf ...", "net.bridge.bridge-nf-call-iptables = 1",
                "net.bridge.bridge-nf-call-ip6tables = 1", "net.ipv4.ip_forward = 1"],
-    "containerd": ["Hit:1 http://archive.ubuntu.com/ubuntu jammy InRelease", "Reading package lists...",
-                   "Setting up containerd (1.6.12-0ubuntu1~22.04.3) ...", "labctl: containerd configured with SystemdCgroup = true"],
-    "kubelet-config": ["labctl: kubelet --node-ip={ip} written to /etc/default/kubelet"],
-    "kube-packages": ["Get:1 https://prod-cdn.packages.k8s.io/repositories/isv:/kubernetes:/core:/stable:/v1.27/deb  InRelease [1192 B]",
-                      "Setting up kubelet (1.27.16-1.1) ...", "Setting up kubectl (1.27.16-1.1) ...", "Setting up kubeadm (1.27.16-1.1) ...",
-                      "kubelet set on hold.", "kubeadm set on hold.", "kubectl set on hold."],
+    "containerd": ["labctl: wrote /etc/containerd/config.toml with SystemdCgroup = true", "labctl: containerd restarted"],
+    "kube-packages": ["labctl: installing conntrack socat ebtables ethtool", "Reading package lists...",
+                      "Setting up conntrack (1:1.4.6-2build2) ...", "Setting up socat (1.7.4.1-3ubuntu4) ...",
+                      "Created symlink /etc/systemd/system/multi-user.target.wants/kubelet.service -> /etc/systemd/system/kubelet.service."],
     "calico": ["poddisruptionbudget.policy/calico-kube-controllers created", "serviceaccount/calico-node created",
                "daemonset.apps/calico-node created", "deployment.apps/calico-kube-controllers created", "labctl: Calico applied"],
     "metallb": ["namespace/metallb-system created", "deployment.apps/controller created", "daemonset.apps/speaker created",
@@ -344,7 +542,41 @@ STEP_OUTPUT = {
 }
 
 
-def run_step(node: Node, number: str, step: str, script_path: str) -> int:
+DISTRO_PACKAGES = ("conntrack", "socat", "ebtables", "ethtool")
+ENV_FILE_LINE = "EnvironmentFile=-/etc/default/kubelet"
+DROPIN = "/etc/systemd/system/kubelet.service.d/10-kubeadm.conf"
+
+
+def after_install(node: Node, step: str, changed: bool) -> int:
+    """What the install steps do after their files are in place (recorded only)."""
+    if step == "kube-packages":
+        record(node, step, "apt-get", "install", "-y", "-q", "--no-install-recommends", *DISTRO_PACKAGES)
+        with node.locked_state() as st:
+            st["packages"] = sorted(set(st.get("packages", [])) | set(DISTRO_PACKAGES))
+    if step in ("kube-packages", "containerd") and changed:
+        record(node, step, "systemctl", "daemon-reload")
+    if step == "kube-packages":
+        dropin = node.path(DROPIN)
+        # `systemctl cat kubelet | grep -qx ...`, over the unit files as pushed
+        if not dropin.is_file() or ENV_FILE_LINE not in dropin.read_text().splitlines():
+            print("labctl: the kubelet unit does not read /etc/default/kubelet (see `systemctl cat kubelet`): "
+                  "--node-ip would be ignored", file=sys.stderr)
+            return 1
+        record(node, step, "systemctl", "enable", "kubelet")
+    if step == "containerd":
+        record(node, step, "systemctl", "enable", "containerd")
+        record(node, step, "systemctl", "restart", "containerd")
+    if step == "calico":
+        manifest = node.path("/var/lib/labctl/manifests/calico.yaml")
+        edited = manifest.read_text().replace("image: docker.io/calico/", "image: quay.io/calico/") if manifest.is_file() else ""
+        node.path("/var/lib/labctl/calico.yaml").write_text(edited)
+        record(node, step, "kubectl", "apply", "-f", "/var/lib/labctl/calico.yaml")
+    if step == "metallb":
+        record(node, step, "kubectl", "apply", "-f", "/var/lib/labctl/manifests/metallb-native.yaml")
+    return 0
+
+
+def run_step(node: Node, step: str, script_path: str) -> int:
     script = node.path(script_path)
     if not script.is_file():
         print(f"bash: {script_path}: No such file or directory", file=sys.stderr)
@@ -364,14 +596,23 @@ def run_step(node: Node, number: str, step: str, script_path: str) -> int:
             for line in fail.get("output", "labctl: injected failure").splitlines():
                 print(line, file=sys.stderr if line.startswith("labctl:") else sys.stdout)
             return int(fail.get("rc", 1))
-    handler = {"kubeadm-init": step_init, "kubeadm-join": step_join, "nodes-ready": step_ready}.get(step)
+    noop = node.conf.get("noop", {}).get(step)
+    text = script.read_text()
+    if not noop:
+        rc, changed = install_artifacts(node, step, text)
+        if rc:
+            return rc
+        rc = after_install(node, step, changed)
+        if rc:
+            return rc
+    handler = {"kubeadm-init": step_init, "kubeadm-join": step_join, "nodes-ready": step_ready, "images": step_images}.get(step)
     if handler:
-        rc = handler(node, script.read_text())
+        rc = handler(node, text)
     else:
         for line in STEP_OUTPUT.get(step, [f"labctl: {step} done"]):
             print(line.format(ip=node.ip))
         rc = 0
-    if rc == 0 and not node.conf.get("noop", {}).get(step):
+    if rc == 0 and not noop:
         with node.locked_state() as st:
             if step not in st["done"]:
                 st["done"].append(step)
@@ -511,7 +752,8 @@ def dispatch(node: Node, command: str) -> tuple[str, str | None, int]:
     if words[:2] == ["bash", "-c"] and len(words) == 3:
         inner = words[2]
         if "cat > \"$tmp\"" in inner and "dest=" in inner:
-            return "put", None, put(node, inner)
+            kind = "put-artifact" if f"dest={ARTIFACTS}/" in inner else "put-image" if f"dest={IMAGES}/" in inner else "put"
+            return kind, None, put(node, inner)
         return dispatch(node, inner)
     if words[:1] == ["bash"] and len(words) == 2:
         path = words[1]
@@ -524,9 +766,21 @@ def dispatch(node: Node, command: str) -> tuple[str, str | None, int]:
             return "facts", None, 0
         m = STEP_SCRIPT.match(path)
         if m:
-            return "step", m.group(2), run_step(node, m.group(1), m.group(2), path)
+            return "step", m.group(1), run_step(node, m.group(1), path)
         print(f"bash: {path}: No such file or directory", file=sys.stderr)
         return "script", None, 127
+    if words[:2] == ["cat", "--"] and len(words) == 3:
+        f = node.path(words[2])
+        if not f.is_file():
+            print(f"cat: {words[2]}: No such file or directory", file=sys.stderr)
+            return "get", None, 1
+        with open(f, "rb") as fh:
+            for block in iter(lambda: fh.read(1 << 16), b""):
+                sys.stdout.buffer.write(block)
+        return "get", None, 0
+    if words[:3] == ["rm", "-f", "--"] and len(words) == 4:
+        node.path(words[3]).unlink(missing_ok=True)
+        return "rm", None, 0
     if words[:3] == ["kubeadm", "token", "create"]:
         if (rc := injected(node, "token")) is not None:
             return "token", None, rc
@@ -589,7 +843,7 @@ def main() -> int:
     sys.stdout.flush()
     sys.stderr.flush()
     node.journal({"start": started, "end": time.time(), "kind": kind, "step": step, "rc": rc,
-                  "command": command if kind != "put" else "put"})
+                  "command": command if not kind.startswith("put") else kind})
     return rc
 
 

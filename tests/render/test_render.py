@@ -13,7 +13,8 @@ import yaml
 
 from labctl.bootstrap import steps as cat
 from labctl.lab.paths import LabPaths
-from labctl.render.lab import join_configuration, kubeadm_init_config, render_lab, render_vagrantfile, ruby_string
+from labctl.render.kubeadm import join_configuration, kubeadm_init_config
+from labctl.render.lab import render_lab, render_vagrantfile, ruby_string
 from labctl.spec import Box, default_spec
 from labctl.errors import SpecError
 from tests.render.conftest import SPECS, custom_network_spec, libvirt_spec
@@ -59,14 +60,14 @@ def test_files_and_modes(tmp_path):
     assert snap["Vagrantfile"][2] == 0o644
     master = sorted(k for k in snap if k.startswith("scripts/k8s-master/"))
     worker = sorted(k for k in snap if k.startswith("scripts/k8s-node1/"))
-    assert [k.split("/")[-1] for k in master] == [
-        "01-swap.sh", "02-kernel.sh", "03-containerd.sh", "04-kubelet-config.sh", "05-kube-packages.sh",
-        "06-kubeadm-init.sh", "07-calico.sh", "09-metallb.sh", "10-nodes-ready.sh", "facts.sh",
-    ]
-    assert [k.split("/")[-1] for k in worker] == [
-        "01-swap.sh", "02-kernel.sh", "03-containerd.sh", "04-kubelet-config.sh", "05-kube-packages.sh",
-        "08-kubeadm-join.sh", "facts.sh",
-    ]
+    # named by step id: adding a step renames no other step's script
+    assert [k.split("/")[-1] for k in master] == sorted([
+        "swap.sh", "kernel.sh", "containerd.sh", "kubelet-config.sh", "kube-packages.sh",
+        "images.sh", "kubeadm-init.sh", "calico.sh", "metallb.sh", "nodes-ready.sh", "facts.sh",
+    ])
+    assert [k.split("/")[-1] for k in worker] == sorted([
+        "swap.sh", "kernel.sh", "containerd.sh", "kubelet-config.sh", "kube-packages.sh", "images.sh", "kubeadm-join.sh", "facts.sh",
+    ])
     assert all(snap[k][2] == 0o755 for k in master + worker)
     assert not any(".tmp" in k for k in snap)
 
@@ -75,11 +76,14 @@ def test_scripts_of_removed_nodes_are_deleted_but_user_files_stay(tmp_path):
     paths = LabPaths(tmp_path)
     render_lab(default_spec(workers=3), paths)
     (paths.node_scripts("k8s-node2") / "notes.txt").write_text("mine")
+    (paths.node_scripts("k8s-node2") / "mine.sh").write_text("echo mine")
+    (paths.node_scripts("k8s-node1") / "05-kube-packages.sh").write_text("# as an older labctl named it")
     result = render_lab(default_spec(workers=1), paths)
     removed = {str(p.relative_to(tmp_path)) for p in result.removed}
-    assert "scripts/k8s-node3/facts.sh" in removed and "scripts/k8s-node2/08-kubeadm-join.sh" in removed
+    assert "scripts/k8s-node3/facts.sh" in removed and "scripts/k8s-node2/kubeadm-join.sh" in removed
+    assert "scripts/k8s-node1/05-kube-packages.sh" in removed
     assert not paths.node_scripts("k8s-node3").exists()
-    assert [p.name for p in paths.node_scripts("k8s-node2").iterdir()] == ["notes.txt"]
+    assert sorted(p.name for p in paths.node_scripts("k8s-node2").iterdir()) == ["mine.sh", "notes.txt"]
     assert 'config.vm.define "k8s-node2"' not in paths.vagrantfile.read_text()
 
 
@@ -166,7 +170,7 @@ def test_init_script_embeds_the_config_verbatim(tmp_path):
     paths = LabPaths(tmp_path)
     spec = default_spec()
     render_lab(spec, paths)
-    script = (paths.node_scripts("k8s-master") / "06-kubeadm-init.sh").read_text()
+    script = (paths.node_scripts("k8s-master") / "kubeadm-init.sh").read_text()
     assert "<<'KUBEADM'\n" + kubeadm_init_config(spec) + "KUBEADM\n" in script
     assert "kubeadm init --config" in script
 
@@ -205,26 +209,36 @@ def _scripts(tmp_path, spec):
 def test_scripts_carry_the_spec_values(tmp_path):
     spec = custom_network_spec()
     s = _scripts(tmp_path, spec)
-    assert 'want_args="--node-ip=192.168.58.11"' in s[("k8s-node1", "04-kubelet-config.sh")]
-    assert "/run/systemd/resolve/resolv.conf" in s[("k8s-node1", "04-kubelet-config.sh")]
-    pk = s[("w2", "05-kube-packages.sh")]
-    assert "repo=https://pkgs.k8s.io/core:/stable:/v1.27/deb/" in pk
-    assert "want=1.27.16-1.1" in pk and "apt-mark hold" in pk
-    assert 'fail "cannot reach pkgs.k8s.io (${repo}) from w2' in pk and f"{cat.EXIT_UNREACHABLE}\n" in pk
-    calico = s[("cp", "07-calico.sh")]
-    assert "https://raw.githubusercontent.com/projectcalico/calico/v3.26.4/manifests/calico.yaml" in calico
+    assert 'want_args="--node-ip=192.168.58.11"' in s[("k8s-node1", "kubelet-config.sh")]
+    assert "/run/systemd/resolve/resolv.conf" in s[("k8s-node1", "kubelet-config.sh")]
+    pk = s[("w2", "kube-packages.sh")]
+    # no third-party apt repository, key or download: pinned files from the host cache
+    assert "pkgs.k8s.io" not in pk and "apt-key" not in pk and "signed-by" not in pk and "curl" not in pk
+    assert "apt_install conntrack socat ebtables ethtool" in pk
+    for line in ("install_file kubeadm 0755 /usr/bin/kubeadm", "install_file kubelet 0755 /usr/bin/kubelet",
+                 "install_file kubectl 0755 /usr/bin/kubectl", "unpack crictl /usr/local/bin crictl",
+                 "unpack cni-plugins /opt/cni/bin bridge host-local loopback portmap",
+                 "install_file kubeadm-dropin 0644 /etc/systemd/system/kubelet.service.d/10-kubeadm.conf"):
+        assert f"\n{line}\n" in pk, line
+    assert "kubeadm/amd64) echo 33622018f83515331ac70c2041eba5d814a6d78a40b8869f089ea502f63a1421 ;;" in pk
+    containerd = s[("w2", "containerd.sh")]
+    assert "apt" not in containerd.replace("adapt", "")
+    assert "\nunpack containerd /usr/local bin/containerd bin/containerd-shim-runc-v2 bin/ctr\n" in containerd
+    assert "\ninstall_file runc 0755 /usr/local/sbin/runc\n" in containerd
+    calico = s[("cp", "calico.sh")]
+    assert "raw.githubusercontent.com" not in calico and "\ninstall_file calico-manifest 0644 /var/lib/labctl/manifests/calico.yaml\n" in calico
     assert "pod_cidr=172.16.0.0/16" in calico and "autodetect=cidr=192.168.58.0/24" in calico
-    assert "set env daemonset/calico-node" in calico
-    metallb = s[("cp", "09-metallb.sh")]
-    assert "https://raw.githubusercontent.com/metallb/metallb/v0.13.12/config/manifests/metallb-native.yaml" in metallb
+    assert "set env daemonset/calico-node" in calico and "quay.io/calico/" in calico
+    metallb = s[("cp", "metallb.sh")]
+    assert "raw.githubusercontent.com" not in metallb and "install_file metallb-manifest 0644" in metallb
     pool_doc = metallb.split("<<'POOL'\n")[1].split("\nPOOL\n")[0]
     pool, l2 = yaml.safe_load_all(pool_doc)
     assert pool["apiVersion"] == l2["apiVersion"] == "metallb.io/v1beta1"
     assert pool["kind"] == "IPAddressPool" and pool["spec"]["addresses"] == ["192.168.58.100-192.168.58.120"]
     assert l2["kind"] == "L2Advertisement" and l2["spec"]["ipAddressPools"] == [pool["metadata"]["name"]]
-    ready = s[("cp", "10-nodes-ready.sh")]
+    ready = s[("cp", "nodes-ready.sh")]
     assert "expected=cp/192.168.58.10,k8s-node1/192.168.58.11,w2/192.168.58.12" in ready
-    join = s[("w2", "08-kubeadm-join.sh")]
+    join = s[("w2", "kubeadm-join.sh")]
     assert f"join_config={cat.JOIN_CONFIG_PATH}" in join and "kubeadm join --config" in join
     assert not any(re.search(r"\b[a-z0-9]{6}\.[a-z0-9]{16}\b", text) for text in s.values())  # no token anywhere
     facts = s[("w2", "facts.sh")]
@@ -233,8 +247,8 @@ def test_scripts_carry_the_spec_values(tmp_path):
 
 
 def test_control_plane_taint_removed_only_without_workers(tmp_path):
-    none = _scripts(tmp_path / "a", default_spec(workers=0))[("k8s-master", "06-kubeadm-init.sh")]
-    some = _scripts(tmp_path / "b", default_spec(workers=1))[("k8s-master", "06-kubeadm-init.sh")]
+    none = _scripts(tmp_path / "a", default_spec(workers=0))[("k8s-master", "kubeadm-init.sh")]
+    some = _scripts(tmp_path / "b", default_spec(workers=1))[("k8s-master", "kubeadm-init.sh")]
     assert "control-plane:NoSchedule-" in none and "control-plane:NoSchedule-" not in some
 
 
@@ -271,7 +285,7 @@ CALICO_ENV_SNIPPET = """\
 def test_calico_manifest_edit_sets_pool_and_autodetection(tmp_path):
     """Run the calico script's own sed over the manifest's env block."""
     spec = custom_network_spec()
-    script = _scripts(tmp_path / "lab", spec)[("cp", "07-calico.sh")]
+    script = _scripts(tmp_path / "lab", spec)[("cp", "calico.sh")]
     lines = script.splitlines()
     start = next(i for i, l in enumerate(lines) if l.strip() == "sed -Ei \\")
     end = next(i for i in range(start, len(lines)) if lines[i].strip() == '"$manifest"')
@@ -285,3 +299,13 @@ def test_calico_manifest_edit_sets_pool_and_autodetection(tmp_path):
     assert values["CALICO_IPV4POOL_CIDR"] == "172.16.0.0/16"
     assert values["IP_AUTODETECTION_METHOD"] == "cidr=192.168.58.0/24"
     assert values["IP"] == "autodetect" and len(env) == 5
+
+
+def test_an_addon_version_the_artifact_set_does_not_pin_is_refused(tmp_path):
+    from labctl.spec.model import Calico
+
+    spec = replace(default_spec(), calico=Calico(version="v3.26.1"))
+    with pytest.raises(SpecError) as err:
+        render_lab(spec, LabPaths(tmp_path))
+    assert err.value.field == "calico.version" and "v3.26.4" in err.value.message
+    assert not (tmp_path / "scripts").exists()
