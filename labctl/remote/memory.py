@@ -109,6 +109,26 @@ class MemorySession:
         # In memory, so reading the file whole is fine; the node sees the same script.
         self.put(Path(local_path).read_bytes(), remote_path, mode=mode, sudo=sudo, timeout=timeout, sha256=sha256)
 
+    def get_file(self, remote_path: str, local_path: str | Path, *, sudo: bool = False,
+                 timeout: float = 1800.0) -> int:
+        """SSHSession.get_file: the node's ``cat`` of the file, written beside
+        ``local_path`` and renamed when complete. A responder answers binary content as
+        text decoded with surrogateescape, which gives the bytes back exactly."""
+        import os
+        import shlex
+
+        shown = f"get {self.redact(remote_path)} -> {Path(local_path).name}"
+        result = self._exec(wire(f"cat -- {shlex.quote(remote_path)}", sudo), shown, None, None, False, sudo)
+        if not result.succeeded:
+            raise CommandFailed(shown, result.rc, self.redact(result.stderr), where=self.name,
+                                log_path=str(self.log_path) if self.log_path else None)
+        data = result.stdout.encode("utf-8", "surrogateescape")
+        local = Path(local_path)
+        part = local.with_name(f".{local.name}.part")
+        part.write_bytes(data)
+        os.replace(part, local)
+        return len(data)
+
     # -- internals ----------------------------------------------------------------------
 
     def _reply(self, command: str, stdin: bytes | None) -> CommandResult:

@@ -5,12 +5,12 @@
 The catalogue (catalogue.py) holds the checks; runner.py retries each until its
 deadline and runs them concurrently; report.py renders the result. Checks reach the
 lab through the lab's kubeconfig (labctl.kube.client) and the lab's SSH sessions
-(labctl.lab.lifecycle), both opened here and only when a check needs them.
+(the Lab's session opener, labctl.lab.lab), both opened here and only when a check needs them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 from labctl.verify.catalogue import CHECKS, ids, select
@@ -48,13 +48,11 @@ def check_deadline(deadline: float | None) -> None:
         )
 
 
-def lab_node_runner(paths, vagrant_env: Mapping[str, str] | None = None):
-    """A NodeRunner over the lab's SSH sessions (vagrant ssh-config + the lab's known_hosts)."""
-    from labctl.lab.lifecycle import driver_for, open_session
+def lab_node_runner(lab):
+    """A NodeRunner over the lab's SSH sessions, each opened when a check first needs it."""
     from labctl.verify.context import SessionNodeRunner
 
-    driver = driver_for(paths, vagrant_env)
-    return SessionNodeRunner(lambda node: open_session(paths, driver.ssh_target(node), deadline=30.0))
+    return SessionNodeRunner(lambda node: lab.session(node, deadline=30.0))
 
 
 def verify(
@@ -64,7 +62,6 @@ def verify(
     all_checks: bool = False,
     deadline: float | None = None,
     strict: bool | None = None,
-    vagrant_env: Mapping[str, str] | None = None,
 ) -> VerifyReport:
     """Run the chosen checks against the lab in ``lab_dir``.
 
@@ -73,8 +70,7 @@ def verify(
     ``error`` is set and whose every check is an ERROR: one report shape always.
     ``strict`` (default: ``all_checks``) makes a skipped check count as failed.
     """
-    from labctl.lab.paths import LabPaths
-    from labctl.spec import load_spec
+    from labctl.lab.lab import Lab
     from labctl.verify.context import VerifyContext
     from labctl.verify.runner import run_checks
     from labctl.kube.client import KubeClient
@@ -85,18 +81,17 @@ def verify(
     # An API call and its one retry fit in --deadline (the runner stops waiting anyway).
     timeout = 10.0 if deadline is None else min(10.0, max(0.5, deadline / 2))
     try:
-        paths = LabPaths(Path(lab_dir))
-        spec = load_spec(paths.root)
-        cluster = KubeClient.for_lab(paths, timeout=timeout)
+        lab = Lab.load(Path(lab_dir))
+        cluster = KubeClient.for_lab(lab.paths, timeout=timeout)
     except LabError as exc:
         return VerifyReport.not_started(checks, exc, strict=strict)
     try:
-        nodes = lab_node_runner(paths, vagrant_env)
+        nodes = lab_node_runner(lab)
     except LabError as exc:
         cluster.close()
         return VerifyReport.not_started(checks, exc, strict=strict)
     try:
-        ctx = VerifyContext(spec=spec, cluster=cluster, nodes=nodes)
+        ctx = VerifyContext(spec=lab.spec, cluster=cluster, nodes=nodes)
         report = run_checks(checks, ctx, concurrent=len(checks) > 1, deadline=deadline)
     finally:
         nodes.close()

@@ -88,7 +88,10 @@ def node_responder(node_dir: Path) -> Callable[[str, bytes | None], CommandResul
     def respond(command: str, stdin: bytes | None) -> CommandResult:
         _install()
         node = fake_node_shell.Node(node_dir)
-        out, err = io.StringIO(), io.StringIO()
+        # stdout with a byte buffer: `cat` of an image tarball writes bytes, given back
+        # through surrogateescape exactly (MemorySession.get_file).
+        out = io.TextIOWrapper(io.BytesIO(), encoding="utf-8", errors="surrogateescape", write_through=True)
+        err = io.StringIO()
         _local.stdout, _local.stderr, _local.stdin = out, err, _Stdin(stdin or b"")
         started = time.time()
         try:
@@ -97,7 +100,8 @@ def node_responder(node_dir: Path) -> Callable[[str, bytes | None], CommandResul
             _local.stdout = _local.stderr = _local.stdin = None
         node.journal({"start": started, "end": time.time(), "kind": kind, "step": step, "rc": rc,
                       "command": command if kind != "put" else "put"})
-        return CommandResult(command, rc, out.getvalue(), err.getvalue(), time.time() - started)
+        stdout = out.buffer.getvalue().decode("utf-8", "surrogateescape")
+        return CommandResult(command, rc, stdout, err.getvalue(), time.time() - started)
 
     return respond
 
@@ -140,7 +144,9 @@ class MemoryLab:
 
 
 @pytest.fixture
-def memory_lab(tmp_path_factory, monkeypatch) -> Iterator[Callable[..., MemoryLab]]:
+def memory_lab(tmp_path_factory, monkeypatch, pin_server) -> Iterator[Callable[..., MemoryLab]]:
+    # The lab's pinned files come from a loopback server into a fresh host cache.
+    del pin_server
     for which in ("stdout", "stderr", "stdin"):  # put back whatever pytest had at the end
         monkeypatch.setattr(sys, which, getattr(sys, which))
     made: list[MemoryLab] = []

@@ -236,7 +236,7 @@ def test_the_rules_run_once_per_spec_across_up_s_stages(tmp_path):
     """issue 13: validate ran about four times per `up`; now load checks, later calls remember."""
     import uuid
 
-    from labctl.lab.lifecycle import resolve_spec
+    from labctl.lab.lab import resolve_spec
     from labctl.lab.paths import LabPaths
     from labctl.render.lab import render_lab
     from labctl.spec import validate
