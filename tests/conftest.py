@@ -42,3 +42,11 @@ def pytest_collection_modifyitems(config, items):
         for prefix, group in _ONE_WORKER.items():
             if item.nodeid.startswith(prefix):
                 item.add_marker(pytest.mark.xdist_group(group))
+
+
+@pytest.fixture(autouse=True)
+def _downloads_stay_on_this_machine(monkeypatch):
+    """A test that reaches the shipped artifact set by accident must not send a DNS query
+    or a download out of this machine: every base URL goes to a loopback port nothing
+    listens on (refused at once). Tests with their own pin server unset or set this."""
+    monkeypatch.setenv("LABCTL_MIRROR", "http://127.0.0.1:9")

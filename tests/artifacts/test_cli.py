@@ -75,10 +75,24 @@ def test_failures_exit_12_with_the_cause(pin_set, artifact_server, tmp_path):
     assert r.returncode == ExitCode.USAGE and "--arch 'sparc'" in r.stderr
 
 
-def test_the_default_set_not_yet_shipped_is_a_clear_error(tmp_path):
-    r = labctl("cache", "fetch", cache=tmp_path / "c")
-    assert r.returncode == ExitCode.ARTIFACT_FAILED
-    assert "artifact set k8s-1.27.16 is not shipped" in r.stderr and "--set FILE" in r.stderr
+def test_the_shipped_set_through_a_mirror_that_refuses_names_the_cause(tmp_path):
+    """The real pin table, every base moved to a class mirror (LABCTL_MIRROR) on a closed
+    loopback port: nothing leaves this machine, exit 12 says "refused", nothing is cached."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "LABCTL_CACHE_DIR": str(tmp_path / "c"),
+           "LABCTL_MIRROR": f"http://127.0.0.1:{port}"}
+    env.pop("LABCTL_ARTIFACT_SET", None)
+    r = subprocess.run([sys.executable, "-m", "labctl", "cache", "fetch", "--arch", "amd64"],
+                       capture_output=True, text=True, timeout=120, env=env)
+    assert r.returncode == ExitCode.ARTIFACT_FAILED, r.stderr
+    assert "refused" in r.stderr and f"127.0.0.1:{port}/k8s/release/v1.27.16/" in r.stderr
+    assert "Traceback" not in r.stderr
+    blobs = tmp_path / "c" / "blobs"
+    assert not blobs.exists() or not any(p.is_file() for p in blobs.rglob("*"))
 
 
 def test_help_does_not_import_the_artifact_modules(tmp_path):
