@@ -1,7 +1,7 @@
 """`labctl up` as a named sequence of stages (Molecule's scenarios, in small):
 
     BEFORE_LOCK = validate -> doctor             (only read: nothing written on failure)
-    UP          = render -> machines -> connect -> plan -> bootstrap
+    UP          = bundle -> render -> machines -> connect -> plan -> bootstrap
 
 Every stage is a function of the UpRun the stages hand on to each other. Progress goes
 out as events (labctl.lab.events) to the state file and to the CLI's renderer.
@@ -65,6 +65,7 @@ class UpRun:
     parallel: int | None = None
     merge_kubeconfig: Path | None = None
     connect_deadline: float = CONNECT_DEADLINE
+    bundle: Path | None = None  # an offline bundle to add to the host cache first
     sessions: dict[str, Any] = field(default_factory=dict)
     engine: Any = None
     booted: list[str] = field(default_factory=list)
@@ -110,6 +111,18 @@ def _write_spec(run: UpRun) -> None:
         from labctl.spec.initfile import spec_yaml
 
         atomic_write(run.lab.paths.spec, spec_yaml(run.lab.spec))
+
+
+def _bundle(run: UpRun) -> None:
+    """`up --bundle FILE`: the class's downloads, carried in, enter the host cache (every
+    digest checked first) so the bootstrap takes them from there instead of the internet."""
+    if run.bundle is None:
+        return
+    from labctl.artifacts.api import bundle_import
+
+    res = bundle_import(run.bundle)
+    run.bus.emit(ev.INFO, f"bundle {run.bundle}: {res.entries} files, {res.added} new in the host cache "
+                          f"({res.added_bytes} bytes)", data=res.to_dict())
 
 
 def _render(run: UpRun) -> None:
@@ -165,6 +178,7 @@ def _bootstrap(run: UpRun) -> None:
 # before anything is written into the lab folder.
 BEFORE_LOCK: tuple[Stage, ...] = (Stage("validate", _validate), Stage("doctor", _doctor))
 UP: tuple[Stage, ...] = (
+    Stage("bundle", _bundle, False),
     Stage("render", _render),
     Stage("machines", _machines),
     Stage("connect", _connect, "and read each node's facts"),
@@ -188,6 +202,7 @@ def up(
     parallel: int | None = None,
     merge_kubeconfig: Path | None = None,
     connect_deadline: float = CONNECT_DEADLINE,
+    bundle: Path | None = None,
 ) -> UpResult:
     """Bring the lab up, or continue where the last run stopped. Idempotent."""
     from labctl.lab.state import StateRecorder
@@ -195,8 +210,12 @@ def up(
     started = time.monotonic()
     if parallel is not None and parallel < 1:
         raise UsageError(f"--parallel {parallel}: must be 1 or more (--parallel 1 does one machine at a time)")
+    if bundle is not None and not Path(bundle).is_file():
+        raise UsageError(f"--bundle {bundle}: no such file",
+                         hint="name a bundle made by `labctl bundle export FILE` on a host that has the downloads")
     bus = ev.EventBus(sinks)
-    run = UpRun(lab, bus, parallel=parallel, merge_kubeconfig=merge_kubeconfig, connect_deadline=connect_deadline)
+    run = UpRun(lab, bus, parallel=parallel, merge_kubeconfig=merge_kubeconfig, connect_deadline=connect_deadline,
+                bundle=Path(bundle) if bundle is not None else None)
     for s in BEFORE_LOCK:
         _run_stage(s, run)
     with lab_lock(lab.paths, "up"):

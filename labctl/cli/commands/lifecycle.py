@@ -52,6 +52,7 @@ def up(
     parallel: Annotated[Optional[int], typer.Option("--parallel", help="Machines booted / nodes prepared at once.")] = None,
     merge_kubeconfig: Annotated[bool, typer.Option("--merge-kubeconfig", help="Also add the lab as a context to ~/.kube/config.")] = False,
     kubeconfig_path: Annotated[Optional[Path], typer.Option("--kubeconfig-path", help="Merge into this file instead of ~/.kube/config.")] = None,
+    bundle: Annotated[Optional[Path], typer.Option("--bundle", help="Add this offline bundle (labctl bundle export) to the host cache first.")] = None,
     as_json: json_option = False,
 ) -> None:
     """Bring the lab up (or continue where the last run stopped)."""
@@ -64,7 +65,7 @@ def up(
     _at_least("--parallel", parallel, 1, fix="--parallel 1 does one machine at a time")
     merge = (kubeconfig_path or default_user_kubeconfig()) if (merge_kubeconfig or kubeconfig_path) else None
     lab = _lab(ctx, workers=nodes, provider=provider)
-    result = lab_up(lab, sinks=[_renderer(as_json)], parallel=parallel, merge_kubeconfig=merge)
+    result = lab_up(lab, sinks=[_renderer(as_json)], parallel=parallel, merge_kubeconfig=merge, bundle=bundle)
     if as_json:
         emit_json(result.to_dict())
     else:
