@@ -123,27 +123,24 @@ def snapshot_save(lab: Lab, name: str | None, *, sinks: Sequence[ev.Sink] = ()) 
 
 
 def snapshot_restore(lab: Lab, name: str | None, *, sinks: Sequence[ev.Sink] = ()) -> str:
-    snap = _check_name("restore", name)
-    lab.require_machines("restore a snapshot of")
-
-    def fn(bus: ev.EventBus) -> str:
-        _existing(lab, snap)
-        lab.provider.snapshot_restore(snap)
-        return snap
-
-    return changing(lab, "snapshot restore", sinks, fn)
+    return _on_existing(lab, "restore", name, "restore a snapshot of", lab.provider.snapshot_restore, sinks)
 
 
 def snapshot_delete(lab: Lab, name: str | None, *, sinks: Sequence[ev.Sink] = ()) -> str:
-    snap = _check_name("delete", name)
-    lab.require_machines("delete a snapshot of")
+    return _on_existing(lab, "delete", name, "delete a snapshot of", lab.provider.snapshot_delete, sinks)
+
+
+def _on_existing(lab: Lab, action: str, name: str | None, what: str, op, sinks: Sequence[ev.Sink]) -> str:
+    """restore and delete: a snapshot that must exist, checked under the lab lock."""
+    snap = _check_name(action, name)
+    lab.require_machines(what)
 
     def fn(bus: ev.EventBus) -> str:
         _existing(lab, snap)
-        lab.provider.snapshot_delete(snap)
+        op(snap)
         return snap
 
-    return changing(lab, "snapshot delete", sinks, fn)
+    return changing(lab, f"snapshot {action}", sinks, fn)
 
 
 SNAPSHOT_ACTIONS = {"save": snapshot_save, "restore": snapshot_restore, "delete": snapshot_delete}

@@ -1,12 +1,15 @@
 """What a lab may be: supported releases, roles, sizes and the networks to keep clear of.
 
-Plain constants, shared by the model, the rules and the defaults (no imports, so any
-of them can use these without a cycle).
+Plain constants, shared by the model, the rules and the defaults (nothing here imports
+the spec, so any of them can use these without a cycle).
 """
 
 from __future__ import annotations
 
 import ipaddress
+
+# The one list of providers a lab may name lives with the providers.
+from labctl.providers import PROVIDERS  # noqa: F401 - re-exported
 
 SPEC_FILE = "lab.yaml"
 
@@ -14,7 +17,6 @@ SPEC_FILE = "lab.yaml"
 SUPPORTED_KUBERNETES = {"1.27": "1.27.16"}
 # Patch releases of 1.27 that were published on pkgs.k8s.io.
 SUPPORTED_PATCHES = {f"1.27.{p}" for p in range(0, 17)}
-PROVIDERS = ("virtualbox", "libvirt")
 ROLES = ("master", "worker")
 MIN_WORKERS, MAX_WORKERS = 0, 9  # .31-.39 stay below the MetalLB pool in the default net
 # kubeadm preflight (NumCPU, Mem) for the control plane.
