@@ -29,21 +29,6 @@ def pytest_configure(config):
         config.option.tx = []
 
 
-# Tests that cannot share the machine with themselves in another worker: tests/verify's
-# lab model serves the MetalLB address on a fixed port (9000) of a randomly chosen
-# 127.56.N.200, so two of its tests running at once may meet. Kept on one worker until
-# that port is chosen free (then drop the entry).
-_ONE_WORKER = {"tests/verify/": "verify"}
-
-
-@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups (--dist loadgroup)
-def pytest_collection_modifyitems(config, items):
-    for item in items:
-        for prefix, group in _ONE_WORKER.items():
-            if item.nodeid.startswith(prefix):
-                item.add_marker(pytest.mark.xdist_group(group))
-
-
 @pytest.fixture(autouse=True)
 def _downloads_stay_on_this_machine(monkeypatch):
     """A test that reaches the shipped artifact set by accident must not send a DNS query

@@ -12,9 +12,32 @@ from labctl.spec import LabSpec, MetalLB, Network, default_nodes, validate
 from tests.verify.netfakes import DnsServer, HttpServer, SilentListener
 
 
+def _third_octet() -> int:
+    """N for 127.56.N.0/24: each pytest-xdist worker draws from its own share of 1..250,
+    and N is taken only when the MetalLB address's Service port (9000, the course's) is
+    free there, so two tests running at once never meet on 127.56.N.200:9000."""
+    import os
+    import socket
+
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+    count = max(1, int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")))
+    index = int(worker[2:]) if worker[2:].isdigit() else 0
+    share = 250 // count
+    low = 1 + (index % count) * share
+    for _ in range(100):
+        third = random.randint(low, low + share - 1)
+        with socket.socket() as s:
+            try:
+                s.bind((f"127.56.{third}.200", 9000))
+            except OSError:
+                continue
+        return third
+    raise RuntimeError("no free 127.56.N.200:9000 for a loopback lab")
+
+
 def loopback_spec() -> LabSpec:
     """The course's lab on 127.56.N.0/24: .30 master, .31 k8s-node1, .32 k8s-node2."""
-    third = random.randint(1, 250)
+    third = _third_octet()
     net = f"127.56.{third}.0/24"
     network = Network(host_only=net, vbox_networks_conf_allows=True)
     spec = LabSpec(
