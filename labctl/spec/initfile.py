@@ -14,7 +14,7 @@ from pathlib import Path
 from labctl.lab.fsutil import atomic_write
 from labctl.lab.paths import LabPaths
 from labctl.spec.defaults import default_spec
-from labctl.spec.limits import MAX_WORKERS, MIN_WORKERS, SUPPORTED_KUBERNETES
+from labctl.spec.limits import MAX_WORKERS, MIN_WORKERS, SUPPORTED_PATCHES
 from labctl.spec.model import LabSpec
 from labctl.spec.rules import validate
 from labctl.errors import ExitCode, LabError, SpecError, UsageError
@@ -69,7 +69,7 @@ def spec_yaml(spec: LabSpec) -> str:
         "",
         "kubernetes:",
         f"  version: {_q(k.version)}  # kubeadm/kubelet/kubectl release; supported: "
-        + ", ".join(f"{minor}.x" for minor in SUPPORTED_KUBERNETES),
+        + ", ".join(sorted(SUPPORTED_PATCHES)) + " (pinned downloads ship for these)",
         "",
         "network:",
         f"  host_only: {_q(n.host_only)}  # host-only network of the nodes; VirtualBox allows 192.168.56.0/21",

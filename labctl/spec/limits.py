@@ -15,8 +15,9 @@ SPEC_FILE = "lab.yaml"
 
 # Kubernetes minor -> newest patch release; labctl pins the package version to these.
 SUPPORTED_KUBERNETES = {"1.27": "1.27.16"}
-# Patch releases of 1.27 that were published on pkgs.k8s.io.
-SUPPORTED_PATCHES = {f"1.27.{p}" for p in range(0, 17)}
+# The patch releases a lab can be: those with a pinned artifact set shipped with labctl
+# (labctl/artifacts/sets/k8s-<version>.yaml). Another 1.27.x would have nothing to install.
+SUPPORTED_PATCHES = {"1.27.16"}
 ROLES = ("master", "worker")
 MIN_WORKERS, MAX_WORKERS = 0, 9  # .31-.39 stay below the MetalLB pool in the default net
 # kubeadm preflight (NumCPU, Mem) for the control plane.

@@ -24,7 +24,6 @@ from labctl.spec.limits import (
     MIN_WORKERS,
     PROVIDERS,
     ROLES,
-    SUPPORTED_KUBERNETES,
     SUPPORTED_PATCHES,
     VBOX_DEFAULT_RANGE,
     VBOX_NAT_NET,
@@ -84,7 +83,7 @@ def _check_identity(spec: LabSpec) -> None:
         raise SpecError(
             "kubernetes.version",
             f"{shown(spec.kubernetes.version)} is not supported",
-            hint="supported: " + ", ".join(f"1.27.0-{v}" for v in SUPPORTED_KUBERNETES.values()),
+            hint="use " + " or ".join(sorted(SUPPORTED_PATCHES)) + " (the releases labctl ships pinned downloads for)",
         )
     for where, v in (("calico.version", spec.calico.version), ("metallb.version", spec.metallb.version)):
         if not _VERSION.match(v):
