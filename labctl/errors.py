@@ -92,6 +92,13 @@ class ClusterError(LabError):
     exit_code = ExitCode.CLUSTER_FAILED
 
 
+class NodeError(LabError):
+    """A node is not as labctl needs it (a fact it did not report, a file it cannot
+    remove): a remote failure that is no single command's exit code."""
+
+    exit_code = ExitCode.REMOTE_FAILED
+
+
 class ArtifactError(LabError):
     """A pinned download could not be had: unreachable, withdrawn, rate-limited, or
     its bytes did not match the digest kept in the project."""

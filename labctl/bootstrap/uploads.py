@@ -9,7 +9,7 @@ from collections.abc import Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 
 from labctl.bootstrap.context import Session
-from labctl.errors import LabError
+from labctl.errors import LabError, LabFolderError
 from labctl.lab.paths import LabPaths
 
 
@@ -32,7 +32,7 @@ class ScriptUploads:
         if names is not None:
             files = [p for p in files if p.name in names]
         if not files and names:
-            raise LabError(
+            raise LabFolderError(
                 f"{folder} has no rendered {', '.join(names)}",
                 hint="run `labctl render` (or `labctl up`, which renders first)",
             )

@@ -12,7 +12,7 @@ from labctl.bootstrap import steps as cat
 from labctl.bootstrap.context import RunContext, Work
 from labctl.bootstrap.facts import words
 from labctl.bootstrap.model import Step
-from labctl.errors import LabError
+from labctl.errors import ArtifactError, NodeError
 
 
 def push_artifacts(ctx: RunContext, node: str, step: Step) -> bool:
@@ -25,7 +25,7 @@ def push_artifacts(ctx: RunContext, node: str, step: Step) -> bool:
         return False
     arch = facts.get("arch", "")
     if not arch:
-        raise LabError(f"{node} did not report its architecture (fact arch)",
+        raise NodeError(f"{node} did not report its architecture (fact arch)",
                        hint=f"run `labctl ssh {node} -- uname -m`; labctl supports amd64 and arm64 nodes")
     local = ctx.artifact_source().files(arch)
     pushed = words(facts, "artifacts_pushed")
@@ -33,7 +33,7 @@ def push_artifacts(ctx: RunContext, node: str, step: Step) -> bool:
     for artifact_id in wanted:
         f = local.get(artifact_id)
         if f is None:
-            raise LabError(f"the artifact set has no file {artifact_id!r} that step {step.id} installs",
+            raise ArtifactError(f"the artifact set has no file {artifact_id!r} that step {step.id} installs",
                            hint="the set (labctl/artifacts/sets/) and the steps disagree: a labctl bug, please report it")
         if f.sha256 in pushed:
             continue
@@ -87,7 +87,7 @@ def collect_images(ctx: RunContext, node: str, step: Step) -> bool:
                 local.unlink()
             res = session.run(f"sudo rm -f -- {shlex.quote(remote)}", timeout=60.0)
             if res.rc != 0:
-                raise LabError(f"cannot remove {remote} on {node}: {res.stderr.strip()}",
+                raise NodeError(f"cannot remove {remote} on {node}: {res.stderr.strip()}",
                                hint=f"run `labctl ssh {node} -- sudo rm -f {remote}` and `labctl up` again")
     return True
 

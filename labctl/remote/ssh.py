@@ -136,13 +136,14 @@ class SSHSession:
         return result
 
     def put(
-        self, data: bytes | str, remote_path: str, *, mode: int = 0o644, sudo: bool = False, timeout: float = 600.0
+        self, data: bytes | str, remote_path: str, *, mode: int = 0o644, sudo: bool = False, timeout: float = 600.0,
+        sha256: str | None = None,
     ) -> None:
         """Write ``data`` to ``remote_path`` atomically (temp file in the same directory,
         chmod, then mv), creating the directory. The data travels on stdin, so a secret
         inside never reaches a command line or a log."""
         raw = data.encode("utf-8") if isinstance(data, str) else bytes(data)
-        self._put(raw, len(raw), remote_path, mode=mode, sudo=sudo, timeout=timeout)
+        self._put(raw, len(raw), remote_path, mode=mode, sudo=sudo, timeout=timeout, sha256=sha256)
 
     def put_file(
         self, local_path: Path | str, remote_path: str, *, mode: int = 0o644, sudo: bool = False,

@@ -26,7 +26,7 @@ from labctl.bootstrap.steps import (
     SHARED_IMAGES,
     STEPS,
 )
-from labctl.errors import LabError
+from labctl.errors import ArtifactError
 from labctl.lab.fsutil import atomic_write
 from labctl.lab.paths import LabPaths
 from labctl.render.kubeadm import kubeadm_init_config
@@ -140,7 +140,7 @@ def render_node_scripts(spec: LabSpec, node: Node, env=None) -> dict[str, str]:
             continue
         missing = [a for a in s.artifacts if a not in by_id]
         if missing:
-            raise LabError(f"step {s.id} installs {', '.join(missing)}, which the artifact set does not pin with an install entry",
+            raise ArtifactError(f"step {s.id} installs {', '.join(missing)}, which the artifact set does not pin with an install entry",
                            hint="the artifact set (labctl/artifacts/sets/ or $LABCTL_ARTIFACT_SET) must pin every file a step installs")
         artifacts = [by_id[a] for a in s.artifacts]
         scripts[s.script_name] = env.get_template(f"playbooks/{s.script}.sh.j2").render(step=s, artifacts=artifacts, **ctx)

@@ -27,7 +27,10 @@ class WindowsLike:
 
     def env(self) -> dict[str, str]:
         return {"PATH": str(self.bin), "HOME": str(self.home), "PYTHONPATH": f"{self.site}{os.pathsep}{self.pythonpath}",
-                "PYTHONDONTWRITEBYTECODE": "1", "LANG": "C.UTF-8", "NO_COLOR": "1"}
+                "PYTHONDONTWRITEBYTECODE": "1", "LANG": "C.UTF-8", "NO_COLOR": "1",
+                # Downloads stay on this machine (see tests/conftest.py), the cache in the test's folder.
+                "LABCTL_MIRROR": os.environ.get("LABCTL_MIRROR", "http://127.0.0.1:9"),
+                "LABCTL_CACHE_DIR": str(self.home / "cache")}
 
     def python(self, code: str, timeout: float = 120) -> subprocess.CompletedProcess:
         # cwd: not the checkout, so that only PYTHONPATH decides which labctl is imported.
