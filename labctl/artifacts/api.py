@@ -101,7 +101,8 @@ def cache_prune(*, everything: bool = False, set_name: str | Path = DEFAULT_SET,
         return cache.prune(everything=True)
     aset = load_set(set_name)
     keep = aset.all_sha256()
-    keep |= {p.name for p in (cache.image_path(i.ref, i.digest) for i in aset.images) if p is not None}
+    keep |= {p.name for p in (cache.image_path(i.ref, i.digest, a) for i in aset.images for a in (None, *ARCHES))
+             if p is not None}
     return cache.prune(keep_sha256=keep, older_than=older_than)
 
 

@@ -93,12 +93,19 @@ def export_bundle(cache: Cache, artifact_set: ArtifactSet, archs: Iterable[str],
         )
     missing_images = []
     for img in artifact_set.images:
-        p = cache.image_path(img.ref, img.digest)
-        if p is None:
-            missing_images.append(img.ref)
-        elif p.name not in entries:
-            entries[p.name] = {"sha256": p.name, "size": p.stat().st_size, "kind": "image", "id": img.ref,
-                               "version": img.digest or "", "arch": None, "image_key": img.key}
+        lacking = []
+        for arch in archs:
+            found = cache.image_lookup(img.ref, img.digest, arch)
+            if found is None:
+                lacking.append(arch)
+                continue
+            key, p = found
+            if p.name not in entries:
+                entries[p.name] = {"sha256": p.name, "size": p.stat().st_size, "kind": "image", "id": img.ref,
+                                   "version": img.digest or "", "arch": arch if key.endswith(f"linux/{arch}") else None,
+                                   "image_key": key}
+        if lacking:  # the ref alone when no architecture has it
+            missing_images.append(img.ref if len(lacking) == len(archs) else f"{img.ref} ({', '.join(lacking)})")
     if require_images and missing_images:
         raise ArtifactError(f"{len(missing_images)} image(s) of set {artifact_set.id} are not in the cache: "
                             + ", ".join(missing_images),

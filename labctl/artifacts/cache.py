@@ -62,6 +62,13 @@ def _parse_time(text: Optional[str]) -> datetime:
         return datetime.fromtimestamp(0, timezone.utc)  # unknown age: as old as can be
 
 
+def image_key(ref: str, digest: Optional[str], arch: Optional[str]) -> str:
+    """The index key of an image tarball: ``Image.key``, plus the platform when the
+    tarball holds one platform only."""
+    key = Image(ref=ref, digest=digest).key
+    return f"{key} linux/{arch}" if arch else key
+
+
 @dataclass(frozen=True)
 class CacheEntry:
     sha256: str
@@ -108,10 +115,21 @@ class Cache:
     def has(self, sha256: str) -> bool:
         return self.path_for(sha256).is_file()
 
-    def image_path(self, ref: str, digest: Optional[str] = None) -> Optional[Path]:
-        key = Image(ref=ref, digest=digest).key
-        hexd = self._read_index()["images"].get(key)
-        return self.path_for(hexd) if hexd and self.has(hexd) else None
+    def image_path(self, ref: str, digest: Optional[str] = None, arch: Optional[str] = None) -> Optional[Path]:
+        found = self.image_lookup(ref, digest, arch)
+        return found[1] if found else None
+
+    def image_lookup(self, ref: str, digest: Optional[str] = None,
+                     arch: Optional[str] = None) -> Optional[tuple[str, Path]]:
+        """(index key, tarball) of image ``ref`` for a node of ``arch``. A node exports
+        only its own platform, so tarballs are filed per architecture; one filed without
+        an architecture (a tarball made by hand for every platform) serves any node."""
+        images = self._read_index()["images"]
+        for key in ([image_key(ref, digest, arch)] if arch else []) + [image_key(ref, digest, None)]:
+            hexd = images.get(key)
+            if hexd and self.has(hexd):
+                return key, self.path_for(hexd)
+        return None
 
     # -- filling ---------------------------------------------------------------------
     def ensure(self, artifact: Artifact, progress: Optional[fetch.Progress] = None) -> Path:
@@ -163,8 +181,9 @@ class Cache:
             ) from first
         return [f.result() for f in futures]
 
-    def put_image(self, ref: str, digest: Optional[str], tarball: Path) -> Path:
-        """File an image tarball (``ctr images export`` output) under its ref (+digest)."""
+    def put_image(self, ref: str, digest: Optional[str], tarball: Path, arch: Optional[str] = None) -> Path:
+        """File an image tarball (``ctr images export`` output) under its ref (+digest),
+        for nodes of ``arch`` (None: a tarball that holds every platform)."""
         self._mkdirs()
         h = hashlib.sha256()
         staged = self.tmp / f"image-{os.getpid()}-{threading.get_ident()}.part"
@@ -173,7 +192,7 @@ class Cache:
                 h.update(block)
                 out.write(block)
         path = self.adopt(staged, h.hexdigest(), kind="image", id=ref, version=digest or "")
-        self.register_image(Image(ref=ref, digest=digest).key, h.hexdigest())
+        self.register_image(image_key(ref, digest, arch), h.hexdigest())
         return path
 
     def register_image(self, key: str, sha256: str) -> None:

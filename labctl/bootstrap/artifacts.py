@@ -99,13 +99,15 @@ class HostArtifacts:
         if self.bus is not None and total is not None and done >= total:
             self.bus.emit(ev.INFO, f"host cache: {artifact_id} ready ({done} bytes)")
 
-    def image_tarball(self, ref: str) -> Path | None:
-        """The host cache's tarball of image ``ref`` (as ``ctr images export`` wrote it)."""
-        return self.cache.image_path(ref, self._digest(ref))
+    def image_tarball(self, ref: str, arch: str | None = None) -> Path | None:
+        """The host cache's tarball of image ``ref`` for a node of ``arch`` (as
+        ``ctr images export`` wrote it on a node of that architecture)."""
+        return self.cache.image_path(ref, self._digest(ref), arch)
 
-    def keep_image(self, ref: str, tarball: Path) -> Path:
-        """File a node's export of ``ref`` in the host cache, for the other nodes and labs."""
-        path = self.cache.put_image(ref, self._digest(ref), tarball)
+    def keep_image(self, ref: str, tarball: Path, arch: str | None = None) -> Path:
+        """File a node's export of ``ref`` in the host cache, for the other nodes and
+        labs of the same architecture (an export holds the node's platform only)."""
+        path = self.cache.put_image(ref, self._digest(ref), tarball, arch)
         if self.bus is not None:
             self.bus.emit(ev.INFO, f"host cache: kept {ref} for the other nodes ({path.stat().st_size} bytes)")
         return path

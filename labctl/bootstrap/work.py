@@ -56,8 +56,9 @@ def push_images(ctx: RunContext, node: str, step: Step) -> bool:
     source = ctx.artifact_source()
     pushed = words(facts, "images_pushed")
     changed = False
+    arch = facts.get("arch") or None
     for ref in missing:
-        tarball = source.image_tarball(ref)
+        tarball = source.image_tarball(ref, arch)
         if tarball is None or tarball.name in pushed:
             continue
         ctx.sessions[node].put_file(tarball, f"{cat.REMOTE_IMAGES}/{tarball.name}.tar", mode=0o644, sudo=True,
@@ -77,13 +78,14 @@ def collect_images(ctx: RunContext, node: str, step: Step) -> bool:
         return False
     source = ctx.artifact_source()
     session = ctx.sessions[node]
+    arch = ctx.facts.get(node, {}).get("arch") or None  # an export holds this node's platform only
     with tempfile.TemporaryDirectory(prefix="labctl-image-") as tmp:
         for ref in exported:
             remote = f"{cat.REMOTE_IMAGES}/export/{_export_name(ref)}"
-            if source.image_tarball(ref) is None:
+            if source.image_tarball(ref, arch) is None:
                 local = Path(tmp) / "image.tar"
                 session.get_file(remote, local, sudo=True)
-                source.keep_image(ref, local)
+                source.keep_image(ref, local, arch)
                 local.unlink()
             res = session.run(f"sudo rm -f -- {shlex.quote(remote)}", timeout=60.0)
             if res.rc != 0:

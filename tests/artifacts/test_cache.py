@@ -163,3 +163,18 @@ def test_several_failures_are_reported_together(pin_set, artifact_server, tmp_pa
     assert err.message == "2 of 3 artifacts could not be fetched"
     assert any("crictl" in line for line in err.evidence) and any("calico-manifest" in line for line in err.evidence)
     assert blobs_in(cache.root) == [aset.files("amd64")[0].sha256]  # the good one was kept for next time
+
+
+def test_image_tarballs_are_filed_per_architecture(tmp_path):
+    """A node exports its own platform only: an arm64 node must never get an amd64 export."""
+    cache = Cache(tmp_path / "c")
+    amd = tmp_path / "amd.tar"
+    amd.write_bytes(b"amd64 layers")
+    p = cache.put_image("quay.io/calico/node:v3.26.4", None, amd, "amd64")
+    assert cache.image_path("quay.io/calico/node:v3.26.4", None, "amd64") == p
+    assert cache.image_path("quay.io/calico/node:v3.26.4", None, "arm64") is None
+    every = tmp_path / "all.tar"
+    every.write_bytes(b"every platform")
+    q = cache.put_image("quay.io/calico/node:v3.26.4", None, every)  # no arch: serves any node
+    assert cache.image_path("quay.io/calico/node:v3.26.4", None, "arm64") == q
+    assert cache.image_path("quay.io/calico/node:v3.26.4", None, "amd64") == p
