@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import hashlib
 import http.server
-import os
 import random
 import sys
 import tempfile

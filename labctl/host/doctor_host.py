@@ -58,7 +58,7 @@ def _box(spec: LabSpec, facts: HostFacts) -> list[Finding]:
                         f"(labctl uses it for {built_for})", fix)]
     if host.arch == ARM64:
         return [Finding("box", WARN, f"{box}: labctl does not know whether it has a {spec.provider} build for arm64",
-                        f"if `vagrant up` says the box does not support the architecture, name an arm64 box in lab.yaml"
+                        "if `vagrant up` says the box does not support the architecture, name an arm64 box in lab.yaml"
                         + (f" ({want.name} {want.version})" if want else ""))]
     return []
 

@@ -24,7 +24,7 @@ from labctl.spec.model import LabSpec
 
 CONNECT_DEADLINE = 300.0
 
-# (lab, node, deadline in seconds) -> a connected session (labctl.bootstrap.engine.Session).
+# (lab, node, deadline in seconds) -> a connected session (labctl.bootstrap.context.Session).
 SessionOpener = Callable[["Lab", str, float], Any]
 KubeFactory = Callable[["Lab"], Any]
 HostCheck = Callable[[LabSpec], Any]

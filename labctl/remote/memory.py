@@ -1,6 +1,6 @@
 """A Session without a network: commands go to a responder in this process.
 
-It speaks what labctl.bootstrap.engine's Session Protocol asks (run, put, put_file,
+It speaks what labctl.bootstrap.context's Session Protocol asks (run, put, put_file,
 add_secret) the way SSHSession does: the node receives the same command lines (sudo
 wrapped the same way, uploads as the same atomic-write script with the data on stdin),
 output is redacted, logged to the node's log and passed to ``on_line`` the same way.

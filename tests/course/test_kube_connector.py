@@ -7,7 +7,6 @@ import time
 
 import pytest
 
-from labctl.kube import client as kube
 from labctl.kube import exec as kube_exec
 from labctl.kube.client import ExecResult, KubeClient, ObjectRef, contains
 from labctl.errors import ClusterError, DeadlineExceeded, ExitCode, NotFound

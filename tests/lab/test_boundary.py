@@ -6,7 +6,6 @@ the processes labctl starts and must stop (checked by PID)."""
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys

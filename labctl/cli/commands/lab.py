@@ -1,6 +1,6 @@
 """labctl commands (lab): init, render, doctor.
 
-Each parses its options, calls one labctl.api function and renders the result; the
+Each parses its options, calls one labctl API function and renders the result; the
 api modules (jinja2, yaml) are imported inside the bodies to keep start-up fast.
 """
 

@@ -10,7 +10,6 @@ found through psutil (process groups and os.killpg do not exist on Windows).
 from __future__ import annotations
 
 import contextlib
-import os
 import signal
 import sys
 import subprocess

@@ -199,7 +199,7 @@ class FakeApiServer(Writes, Watches):
                 return self._list(plural, ns, query)
             if method == "POST":
                 return self._create(plural, ns, body, query)
-            return self._json(405, status(405, "MethodNotAllowed", f"the server does not allow this method on the requested resource"))
+            return self._json(405, status(405, "MethodNotAllowed", "the server does not allow this method on the requested resource"))
         if sub == "log":
             return self._log(ns, name, query)
         if sub == "exec":
