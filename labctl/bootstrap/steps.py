@@ -37,8 +37,9 @@ REMOTE_ARTIFACTS = f"{REMOTE_DIR}/artifacts"
 REMOTE_INSTALLED = f"{REMOTE_DIR}/installed"
 REMOTE_IMAGES = f"{REMOTE_DIR}/images"  # <sha256>.tar pushed; export/<ref, / as +>.tar made here
 # Images pulled once per lab and moved between nodes: the artifact set's images of these
-# groups (its "used_by"). The control plane's come from registry.k8s.io on the master.
-SHARED_IMAGES = ("calico", "metallb", "course")
+# groups (its "used_by"). The control plane's too: kubeadm and kubelet then find them in
+# containerd, so a lab brought up from a bundle needs no registry for them.
+SHARED_IMAGES = ("calico", "metallb", "course", "control-plane")
 JOIN_CONFIG_PATH = "/etc/labctl/join.yaml"
 ADMIN_CONF = "/etc/kubernetes/admin.conf"
 FACTS_SCRIPT = "facts.sh"

@@ -144,7 +144,8 @@ def test_put_file_streams_and_refuses_a_wrong_digest(fake_lab, tmp_path):
     assert isinstance(exc.value, LabError)
 
 
-SHARED = ["quay.io/calico/node:v3.26.4", "quay.io/metallb/speaker:v0.13.12", "docker.io/kubetm/p8000:latest"]
+SHARED = ["quay.io/calico/node:v3.26.4", "quay.io/metallb/speaker:v0.13.12", "docker.io/kubetm/p8000:latest",
+          "registry.k8s.io/pause:3.9"]
 
 
 def _pulls(node) -> list[str]:
@@ -160,7 +161,7 @@ def test_images_are_pulled_once_per_lab_and_once_per_host(fake_lab, up):
 
     lab = fake_lab(workers=2)
     up(lab).run()
-    assert sorted(_pulls(lab.master)) == sorted(SHARED)  # the control plane's are kubeadm's business
+    assert sorted(_pulls(lab.master)) == sorted(SHARED)  # the control plane's too: a bundle carries them
     for w in lab.workers:
         assert _pulls(w) == [] and _imports(w) == len(SHARED)
         assert sorted(w.state()["images"]) == sorted(SHARED)
