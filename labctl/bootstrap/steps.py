@@ -37,8 +37,8 @@ REMOTE_ARTIFACTS = f"{REMOTE_DIR}/artifacts"
 REMOTE_INSTALLED = f"{REMOTE_DIR}/installed"
 REMOTE_IMAGES = f"{REMOTE_DIR}/images"  # <sha256>.tar pushed; export/<ref, / as +>.tar made here
 # Images pulled once per lab and moved between nodes: the artifact set's images of these
-# groups (its "used_by"). The control plane's too: kubeadm and kubelet then find them in
-# containerd, so a lab brought up from a bundle needs no registry for them.
+# groups (its "used_by"). The control plane's too: their layers then come once per lab
+# (kubeadm init's own pull only re-reads the manifests from registry.k8s.io).
 SHARED_IMAGES = ("calico", "metallb", "course", "control-plane")
 JOIN_CONFIG_PATH = "/etc/labctl/join.yaml"
 ADMIN_CONF = "/etc/kubernetes/admin.conf"
