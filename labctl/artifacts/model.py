@@ -43,16 +43,12 @@ _TOP_KEYS = {"schema", "id", "kubernetes", "bases", "files", "images"}
 _FILE_KEYS = {"id", "version", "url", "sha256", "size", "source", "install"}
 _IMAGE_KEYS = {"ref", "digest", "used_by", "source"}
 
-_MACHINES = {
-    "x86_64": "amd64", "amd64": "amd64", "x64": "amd64",
-    "aarch64": "arm64", "arm64": "arm64", "armv8l": "arm64", "armv8": "arm64",
-}
-
-
 def arch_of(machine: str) -> str:
     """``platform.machine()`` (Linux x86_64, Windows AMD64, macOS arm64) -> amd64|arm64."""
-    arch = _MACHINES.get(machine.strip().lower())
-    if arch is None:
+    from labctl.host.platform import normalise_arch
+
+    arch = normalise_arch(machine)
+    if arch not in ARCHES:
         raise ArtifactError(
             f"host architecture {machine!r} is not supported",
             hint="the lab's pinned binaries exist for amd64 (x86_64) and arm64 (aarch64) only",

@@ -26,10 +26,12 @@ WINDOWS, MACOS, LINUX = "windows", "macos", "linux"
 AMD64, ARM64 = "amd64", "arm64"
 
 # platform.machine() spellings: Windows says AMD64/ARM64, macOS x86_64/arm64, Linux
-# x86_64/aarch64 (and armv8l/arm64 in some containers).
+# x86_64/aarch64 (and armv8l/armv8/arm64 in some containers). The one table of them:
+# labctl.artifacts.model.arch_of reads it too. Big-endian arm is left out on purpose:
+# the pinned arm64 binaries are little-endian.
 _ARCH = {
     "x86_64": AMD64, "amd64": AMD64, "x64": AMD64, "em64t": AMD64,
-    "aarch64": ARM64, "arm64": ARM64, "armv8l": ARM64, "armv8b": ARM64, "aarch64_be": ARM64,
+    "aarch64": ARM64, "arm64": ARM64, "armv8l": ARM64, "armv8": ARM64,
 }
 _OS = {"windows": WINDOWS, "darwin": MACOS, "linux": LINUX}
 _OS_NAMES = {WINDOWS: "Windows", MACOS: "macOS", LINUX: "Linux"}
