@@ -146,3 +146,29 @@ def test_unknown_exercise_lists_the_valid_ones():
 def test_needs_come_first_and_once():
     chosen = catalogue.with_needs([catalogue.get("svc-for-web"), catalogue.get("pod-2")])
     assert [e.id for e in chosen] == ["pod-2", "svc-for-web"]
+
+
+def _docker_ref(image: str) -> str:
+    """containerd's spelling of an image name (kubetm/p8000 -> docker.io/kubetm/p8000:latest)."""
+    name = image if "/" in image.split(":")[0] and "." in image.split("/")[0] else f"docker.io/{image}"
+    return name if ":" in name.rsplit("/", 1)[1] else f"{name}:latest"
+
+
+def test_every_container_runs_an_image_the_lab_preloads_without_asking_the_registry():
+    """labctl up puts the set's course images in every node's containerd; IfNotPresent
+    lets an offline class (or one past Docker Hub's rate limit) start the Pods."""
+    from labctl.bootstrap.artifacts import shared_images
+    from labctl.bootstrap.steps import SHARED_IMAGES
+    from labctl.spec import default_spec
+
+    preloaded = set(shared_images(default_spec(), SHARED_IMAGES))
+    seen = [c for _, _, d in OBJECTS if d["kind"] == "Pod" for c in d["spec"]["containers"]]
+    assert seen
+    for c in seen:
+        assert c.get("imagePullPolicy") == "IfNotPresent", c
+        assert _docker_ref(c["image"]) in preloaded, c["image"]
+
+
+def test_docker_ref_spelling():
+    assert _docker_ref("kubetm/app") == "docker.io/kubetm/app:latest"
+    assert _docker_ref("quay.io/calico/node:v3.26.4") == "quay.io/calico/node:v3.26.4"
