@@ -12,7 +12,8 @@ from labctl.bootstrap import steps as cat
 from labctl.bootstrap.context import RunContext, Work
 from labctl.bootstrap.facts import words
 from labctl.bootstrap.model import Step
-from labctl.errors import ArtifactError, NodeError
+from labctl.errors import ArtifactError, CommandFailed, NodeError
+from labctl.lab import events as ev
 
 
 def push_artifacts(ctx: RunContext, node: str, step: Step) -> bool:
@@ -47,8 +48,10 @@ def _export_name(ref: str) -> str:
 
 
 def push_images(ctx: RunContext, node: str, step: Step) -> bool:
-    """Push the host cache's tarball of each image the node lacks (another node of this
-    lab, or an earlier lab, pulled it), so the node imports instead of pulling."""
+    """Push a tarball of each image the node lacks, so it imports instead of pulling:
+    the host cache's (an earlier node or lab exported it), else one exported now from
+    another node of the lab that has the image. Only what neither has is pulled, by the
+    node's own script."""
     facts = ctx.facts.get(node, {})
     missing = sorted(words(facts, "images_missing"))
     if not missing:
@@ -58,7 +61,7 @@ def push_images(ctx: RunContext, node: str, step: Step) -> bool:
     changed = False
     arch = facts.get("arch") or None
     for ref in missing:
-        tarball = source.image_tarball(ref, arch)
+        tarball = source.image_tarball(ref, arch) or _export_from_a_holder(ctx, node, ref, arch)
         if tarball is None or tarball.name in pushed:
             continue
         ctx.sessions[node].put_file(tarball, f"{cat.REMOTE_IMAGES}/{tarball.name}.tar", mode=0o644, sudo=True,
@@ -67,31 +70,73 @@ def push_images(ctx: RunContext, node: str, step: Step) -> bool:
     return changed
 
 
+def _holder(ctx: RunContext, node: str, ref: str, arch: str | None) -> str | None:
+    """Another node (the spec's order: master first) whose containerd has ``ref``, by
+    its latest facts, and whose export fits ``node`` (same architecture)."""
+    for other in (n.name for n in ctx.spec.nodes):
+        f = ctx.facts.get(other) or {}
+        if other == node or other not in ctx.sessions or "images_missing" not in f:
+            continue
+        if arch and f.get("arch") == arch and ref not in words(f, "images_missing"):
+            return other
+    return None
+
+
+def _export_from_a_holder(ctx: RunContext, node: str, ref: str, arch: str | None):
+    holder = _holder(ctx, node, ref, arch)
+    if holder is None:
+        return None
+    source = ctx.artifact_source()
+    with ctx.node_lock(holder):  # two nodes lacking the image: one export
+        if (tarball := source.image_tarball(ref, arch)) is not None:
+            return tarball
+        remote = f"{cat.REMOTE_IMAGES}/export/{_export_name(ref)}"
+        session = ctx.sessions[holder]
+        for command in (f"sudo mkdir -p -- {shlex.quote(cat.REMOTE_IMAGES + '/export')}",
+                        f"sudo ctr -n k8s.io images export --platform {shlex.quote('linux/' + arch)}"
+                        f" {shlex.quote(remote)} {shlex.quote(ref)}"):
+            res = session.run(command, timeout=900.0)
+            if res.rc == 0:
+                continue
+            raise CommandFailed(command, res.rc, res.stdout + res.stderr, where=holder, log_path=ctx.log_path(holder),
+                                what=f"exporting {ref} for {node}",
+                                hint=f"read `labctl ssh {holder} -- sudo ctr -n k8s.io images ls`; `labctl up` again "
+                                     f"lets {node} pull the image itself if {holder} no longer has it")
+        _collect(ctx, holder, ref, arch)
+        ctx.bus.emit(ev.INFO, f"{ref}: exported on {holder} for {node} (the host cache had no copy)")
+        return source.image_tarball(ref, arch)
+
+
 def collect_images(ctx: RunContext, node: str, step: Step) -> bool:
     """Bring the images the node pulled (and exported) into the host cache, then remove
     the node's export: the other nodes, and the next lab, get them from there."""
-    import tempfile
-    from pathlib import Path
-
     exported = sorted(words(ctx.facts.get(node, {}), "images_exported"))
     if not exported:
         return False
+    arch = ctx.facts.get(node, {}).get("arch") or None  # an export holds this node's platform only
+    for ref in exported:
+        _collect(ctx, node, ref, arch)
+    return True
+
+
+def _collect(ctx: RunContext, node: str, ref: str, arch: str | None) -> None:
+    """File the node's export of ``ref`` in the host cache (unless a copy is there), then
+    remove it from the node."""
+    import tempfile
+    from pathlib import Path
+
     source = ctx.artifact_source()
     session = ctx.sessions[node]
-    arch = ctx.facts.get(node, {}).get("arch") or None  # an export holds this node's platform only
-    with tempfile.TemporaryDirectory(prefix="labctl-image-") as tmp:
-        for ref in exported:
-            remote = f"{cat.REMOTE_IMAGES}/export/{_export_name(ref)}"
-            if source.image_tarball(ref, arch) is None:
-                local = Path(tmp) / "image.tar"
-                session.get_file(remote, local, sudo=True)
-                source.keep_image(ref, local, arch)
-                local.unlink()
-            res = session.run(f"sudo rm -f -- {shlex.quote(remote)}", timeout=60.0)
-            if res.rc != 0:
-                raise NodeError(f"cannot remove {remote} on {node}: {res.stderr.strip()}",
-                               hint=f"run `labctl ssh {node} -- sudo rm -f {remote}` and `labctl up` again")
-    return True
+    remote = f"{cat.REMOTE_IMAGES}/export/{_export_name(ref)}"
+    if source.image_tarball(ref, arch) is None:
+        with tempfile.TemporaryDirectory(prefix="labctl-image-") as tmp:
+            local = Path(tmp) / "image.tar"
+            session.get_file(remote, local, sudo=True)
+            source.keep_image(ref, local, arch)
+    res = session.run(f"sudo rm -f -- {shlex.quote(remote)}", timeout=60.0)
+    if res.rc != 0:
+        raise NodeError(f"cannot remove {remote} on {node}: {res.stderr.strip()}",
+                        hint=f"run `labctl ssh {node} -- sudo rm -f {remote}` and `labctl up` again")
 
 
 def upload_join_config(ctx: RunContext, node: str, step: Step) -> bool:

@@ -192,3 +192,44 @@ def test_a_docker_hub_rate_limit_is_told_as_such(fake_lab, up):
     assert "rate-limited" in exc.value.hint and "Docker Hub" in exc.value.hint
     # the worker waited for the master's pull and did not pull from Docker Hub itself
     assert _pulls(lab.nodes["k8s-node1"]) == []
+
+
+def _seed_images(node, *refs: str) -> None:
+    """The node's containerd already has ``refs`` (pulled by hand, or by an earlier lab
+    whose host cache was pruned since)."""
+    import json
+
+    st = node.state()
+    st["images"] = sorted(set(st.get("images", [])) | set(refs))
+    node.file("/").parent.joinpath("state.json").write_text(json.dumps(st))
+
+
+def test_an_image_only_another_node_has_is_exported_there_not_pulled(fake_lab, up):
+    from labctl.artifacts.cache import Cache
+
+    lab = fake_lab(workers=2)
+    seeded = "docker.io/kubetm/p8000:latest"
+    _seed_images(lab.master, seeded)
+    up(lab).run()
+    assert seeded not in _pulls(lab.master)  # the master had it
+    assert sorted(_pulls(lab.master)) == sorted(r for r in SHARED if r != seeded)
+    exports = [c for c in lab.master.commands("engine") if c[3:5] == ["images", "export"]]
+    assert len(exports) == 1 and exports[0][-1] == seeded and exports[0][5:7] == ["--platform", "linux/amd64"]
+    for w in lab.workers:  # both workers imported the master's export; neither pulled
+        assert _pulls(w) == [] and seeded in w.state()["images"] and _imports(w) == len(SHARED)
+    assert Cache(lab.pins.cache_dir).image_path(seeded, None, "amd64") is not None  # kept for the next lab
+    assert not list(lab.master.file("/var/lib/labctl/images/export").iterdir())
+
+
+def test_a_failed_export_on_the_holder_stops_the_run_with_its_evidence(fake_lab, up):
+    lab = fake_lab(workers=1)
+    seeded = "docker.io/kubetm/p8000:latest"
+    _seed_images(lab.master, seeded)
+    lab.master.fail_command("export", rc=1, output="ctr: failed to get reader: content digest sha256:0f1e: not found")
+    with pytest.raises(CommandFailed) as exc:
+        up(lab).run()
+    assert exc.value.where == "k8s-master" and exc.value.rc == 1
+    assert "exporting docker.io/kubetm/p8000:latest for k8s-node1" in exc.value.message
+    assert any("content digest sha256:0f1e: not found" in line for line in exc.value.evidence)
+    assert "labctl ssh k8s-master" in exc.value.hint
+    assert seeded not in lab.nodes["k8s-node1"].state().get("images", [])

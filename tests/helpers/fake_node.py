@@ -229,7 +229,7 @@ class FakeNode:
         self._write_conf(conf)
 
     def fail_command(self, kind: str, *, rc: int = 1, output: str = "injected failure", times: int = 1) -> None:
-        """A non-step command fails: kind token, ca-hash, admin.conf or kubectl."""
+        """A non-step command fails: kind token, ca-hash, admin.conf, kubectl or export (ctr images export)."""
         conf = self.conf()
         conf.setdefault("fail_commands", {})[kind] = {"rc": rc, "output": output, "times": times}
         self._write_conf(conf)

@@ -235,6 +235,25 @@ def step_images(node: Node, script: str) -> int:
     return 0
 
 
+def export_image(node: Node, args: list[str]) -> int:
+    """``ctr images export --platform P OUT REF`` as the engine sends it to a node that
+    has an image another node lacks: the same tarball shape as step_images writes."""
+    if len(args) != 4 or args[0] != "--platform":
+        print(f"fake-node: unexpected ctr images export arguments {args}", file=sys.stderr)
+        return 2
+    _, platform, out, ref = args
+    if ref not in node.state().get("images", []):
+        print(f'ctr: image "{ref}": not found', file=sys.stderr)
+        return 1
+    target = node.path(out)
+    if not target.parent.is_dir():
+        print(f"ctr: open {out}: no such file or directory", file=sys.stderr)
+        return 1
+    target.write_text(json.dumps({"refs": [ref], "platform": platform}))
+    record(node, "engine", "ctr", "-n", "k8s.io", "images", "export", *args)
+    return 0
+
+
 def _verified(node: Node, step: str, pid: str, pinned: dict[str, str]) -> Path | None:
     import hashlib
 
@@ -778,6 +797,13 @@ def dispatch(node: Node, command: str) -> tuple[str, str | None, int]:
             for block in iter(lambda: fh.read(1 << 16), b""):
                 sys.stdout.buffer.write(block)
         return "get", None, 0
+    if words[:3] == ["mkdir", "-p", "--"] and len(words) == 4:
+        node.path(words[3]).mkdir(parents=True, exist_ok=True)
+        return "mkdir", None, 0
+    if words[:5] == ["ctr", "-n", "k8s.io", "images", "export"]:
+        if (rc := injected(node, "export")) is not None:
+            return "export", None, rc
+        return "export", None, export_image(node, words[5:])
     if words[:3] == ["rm", "-f", "--"] and len(words) == 4:
         node.path(words[3]).unlink(missing_ok=True)
         return "rm", None, 0
