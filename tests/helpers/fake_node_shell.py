@@ -574,6 +574,8 @@ def after_install(node: Node, step: str, changed: bool) -> int:
             st["packages"] = sorted(set(st.get("packages", [])) | set(DISTRO_PACKAGES))
     if step in ("kube-packages", "containerd") and changed:
         record(node, step, "systemctl", "daemon-reload")
+    if step == "kube-packages" and changed and (node.done("kubeadm-init") or node.done("kubeadm-join")):
+        record(node, step, "systemctl", "restart", "kubelet")  # kubelet runs once the node is in the cluster
     if step == "kube-packages":
         dropin = node.path(DROPIN)
         # `systemctl cat kubelet | grep -qx ...`, over the unit files as pushed

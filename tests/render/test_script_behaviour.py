@@ -159,3 +159,24 @@ def test_calico_runs_quay_io_images(lab, tmp_path):
     text = out.read_text()
     assert "docker.io" not in text
     assert text.count("image: quay.io/calico/") == 3 and "quay.io/calico/kube-controllers:v3.26.4" in text
+
+
+@pytest.mark.parametrize("changed, active, expected", [
+    ("yes", True, ["daemon-reload", "is-active --quiet kubelet", "restart kubelet"]),
+    ("yes", False, ["daemon-reload", "is-active --quiet kubelet"]),  # before init/join: nothing runs yet
+    ("no", True, []),
+])
+def test_kube_packages_restarts_a_running_kubelet_only_when_its_files_changed(lab, tmp_path, changed, active, expected):
+    script = (lab.node_scripts("k8s-node1") / "kube-packages.sh").read_text()
+    header = script.split("\n# kubeadm refuses to start")[0].split("\napt_install() {")[0]
+    after = script[script.index('if [ "$changed" = yes ]; then'):script.index("\n# The kubelet-config step writes")]
+    calls = tmp_path / "systemctl.log"
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    _stub(bin_dir, "systemctl", f'echo "$*" >> {calls}\n[ "$1" != is-active ] || exit {0 if active else 3}\n')
+    program = "\n".join([header, f"changed={changed}", after])
+    env = dict(os.environ, PATH=f"{bin_dir}:{os.environ['PATH']}")
+    proc = subprocess.run(["bash", "-c", program], capture_output=True, text=True, env=env, timeout=30)
+    assert proc.returncode == 0, proc.stderr
+    assert (calls.read_text().splitlines() if calls.exists() else []) == expected
+    assert ("kubelet restarted" in proc.stdout) is ("restart kubelet" in expected)
