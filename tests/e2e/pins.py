@@ -10,7 +10,10 @@ nothing and pushes every file over SSH like on a laptop:
 - containerd.service, kubelet.service and the kubeadm drop-in: small units with the
   lines that matter (the drop-in reads /etc/default/kubelet);
 - one image: a tiny OCI archive built here, filed in the host cache, pushed to both VMs
-  and imported by their real containerd.
+  and imported by their real containerd;
+- a second image (``MASTER_ONLY_REF``), added to the set later and imported by the test
+  into the master's containerd only: the engine exports it there with the master's
+  real containerd, files it in the host cache and the worker imports it.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from pathlib import Path
 from tests.helpers.fake_node import DROPIN, _tgz, write_pin_table
 
 IMAGE_REF = "docker.io/labctl-e2e/tiny:1"
+MASTER_ONLY_REF = "docker.io/labctl-e2e/from-master:1"
 STANDIN = ("#!/bin/sh\necho 'labctl e2e: {name} here is a stand-in: this test has no Kubernetes binaries "
            "(a real lab installs the pinned {name} v1.27.16)' >&2\nexit 3\n")
 
@@ -121,3 +125,14 @@ def prepare(root: Path) -> dict[str, str]:
     tarball.write_bytes(tiny_oci_image())
     cache.put_image(IMAGE_REF, None, tarball)
     return {"LABCTL_ARTIFACT_SET": str(set_path), "LABCTL_CACHE_DIR": str(cache.root)}
+
+
+def add_image(set_path: str | Path, ref: str, used_by: str = "course") -> None:
+    """Add an image to the test's set (as a class adds one to its own table)."""
+    import yaml
+
+    path = Path(set_path)
+    doc = yaml.safe_load(path.read_text())
+    if all(i["ref"] != ref for i in doc["images"]):
+        doc["images"].append({"ref": ref, "digest": None, "used_by": used_by, "source": "made by the test"})
+        path.write_text(yaml.safe_dump(doc, sort_keys=False))

@@ -288,8 +288,53 @@ def test_ssh_runs_a_command_and_returns_its_exit_code(second_up, e2e_lab):
     assert bad.rc == 7, bad.describe()
 
 
+# ------------------------------------------------------------------ an image one VM has, the other lacks
+@pytest.fixture(scope="module")
+def shared_from_master(second_up, e2e_lab):
+    """The test's second image goes into the master's containerd only (`ctr images
+    import` by the test: the VMs cannot pull), then into the set; `labctl up` again."""
+    import base64
+
+    from tests.e2e.pins import MASTER_ONLY_REF, add_image, tiny_oci_image
+
+    data = base64.b64encode(tiny_oci_image(MASTER_ONLY_REF)).decode()
+    e2e_lab.on_node(MASTER, f"echo {data} | base64 -d > /tmp/from-master.tar && "
+                            "sudo ctr -n k8s.io images import /tmp/from-master.tar && rm /tmp/from-master.tar")
+    add_image(e2e_lab.artifacts_env["LABCTL_ARTIFACT_SET"], MASTER_ONLY_REF)
+    return e2e_lab.labctl("up", "--json", timeout=1200)
+
+
+def test_an_image_only_the_master_has_is_exported_there_and_imported_by_the_worker(shared_from_master, e2e_lab):
+    import io
+    import json
+    import tarfile
+
+    from labctl.artifacts.cache import Cache
+    from tests.e2e.pins import MASTER_ONLY_REF, tiny_oci_image
+
+    run = shared_from_master
+    assert {e["step"] for e in _step_events(run, "failed")} == {PACKAGES_STEP}, run.describe()
+    ran = {(e["node"], e["step"]) for e in _step_events(run, "running")}
+    assert (WORKER, "images") in ran and (MASTER, "images") not in ran, ran  # the master lacked nothing
+    said = [e.get("message", "") for e in run.json_lines() if e.get("kind") == "info"]
+    assert any(f"{MASTER_ONLY_REF}: exported on {MASTER} for {WORKER}" in m for m in said), said
+    # The worker's real containerd has it; it came from the master's real containerd.
+    assert MASTER_ONLY_REF in e2e_lab.on_node(WORKER, "sudo ctr -n k8s.io images ls -q").split()
+    log = (e2e_lab.lab_dir / ".labctl" / "logs" / f"{MASTER}.log").read_text()
+    assert re.search(rf"ctr -n k8s.io images export --platform linux/amd64 \S+ {re.escape(MASTER_ONLY_REF)}", log)
+    assert e2e_lab.on_node(MASTER, "sudo ls -A /var/lib/labctl/images/export").strip() == ""  # collected, removed
+    # The host cache keeps the master's export (not the test's archive) for the next lab.
+    kept = Cache(Path(e2e_lab.artifacts_env["LABCTL_CACHE_DIR"])).image_path(MASTER_ONLY_REF, None, "amd64")
+    assert kept is not None
+    assert kept.read_bytes() != tiny_oci_image(MASTER_ONLY_REF)
+    with tarfile.open(fileobj=io.BytesIO(kept.read_bytes())) as tar:
+        index = json.load(tar.extractfile("index.json"))
+    names = [m.get("annotations", {}).get("io.containerd.image.name") for m in index["manifests"]]
+    assert MASTER_ONLY_REF in names, index
+
+
 # ------------------------------------------------------------------ destroy
-def test_destroy_leaves_no_vm_network_or_disk(second_up, e2e_lab):
+def test_destroy_leaves_no_vm_network_or_disk(second_up, shared_from_master, e2e_lab):
     run = e2e_lab.labctl("destroy", "--yes", "--json", timeout=600)
     assert run.rc == 0, run.describe()
     ns = e2e_lab.ns
