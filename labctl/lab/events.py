@@ -13,6 +13,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from labctl.remote.log import Redactor  # one redaction rule for logs and events
+
 # Step and machine statuses, as they appear in events and in .labctl/state.json.
 PENDING, RUNNING, DONE, SKIPPED, FAILED = "pending", "running", "done", "skipped", "failed"
 STATUSES = (PENDING, RUNNING, DONE, SKIPPED, FAILED)
@@ -51,7 +53,7 @@ Sink = Callable[[Event], None]
 class EventBus:
     """Fans events out to sinks, one event at a time (steps run in threads)."""
 
-    def __init__(self, sinks: Iterable[Sink] = (), *, redactor: "Redactor | None" = None) -> None:
+    def __init__(self, sinks: Iterable[Sink] = (), *, redactor: Redactor | None = None) -> None:
         self._sinks = list(sinks)
         self._lock = threading.Lock()
         self.redactor = redactor or Redactor()
@@ -68,25 +70,3 @@ class EventBus:
         return event
 
     __call__ = emit
-
-
-class Redactor:
-    """Replaces registered secrets with *** (the same rule SSHSession applies to logs)."""
-
-    def __init__(self) -> None:
-        self._secrets: set[str] = set()
-        self._lock = threading.Lock()
-
-    def add(self, secret: str) -> None:
-        if secret:
-            with self._lock:
-                self._secrets.add(secret)
-
-    def __call__(self, text: str) -> str:
-        if not text:
-            return text
-        with self._lock:
-            secrets = sorted(self._secrets, key=len, reverse=True)
-        for s in secrets:
-            text = text.replace(s, "***")
-        return text

@@ -67,7 +67,7 @@ def lab(tmp_path):
             for k, v in kw.items():
                 setattr(nodes[name.replace("_", "-")], k, v)
         seen: list[ev.Event] = []
-        engine = Engine(spec, paths, nodes, ev.EventBus([seen.append]), steps=steps, work=work, parallel=parallel)
+        engine = Engine(spec, paths, {n: node.session() for n, node in nodes.items()}, ev.EventBus([seen.append]), steps=steps, work=work, parallel=parallel)
         return engine, nodes, seen, calls, clock
 
     return make
@@ -108,7 +108,7 @@ def test_steps_done_already_are_skipped_and_a_second_run_changes_nothing(lab):
     nodes["k8s-node1"].facts["tidy"] = "yes"
     engine.run()
     assert nodes["k8s-node1"].steps_run == ["tools", "enrol"]
-    again = Engine(engine.spec, engine.paths, nodes, ev.EventBus(), steps=list(engine.steps.values()),
+    again = Engine(engine.spec, engine.paths, {n: node.session() for n, node in nodes.items()}, ev.EventBus(), steps=list(engine.steps.values()),
                    work={"summary": lambda ctx, node, step: False}).run()
     assert again.ran == [] and not again.kubeconfig_changed
 
