@@ -125,8 +125,13 @@ class E2ELab:
         return self.cmd(["vagrant", *args], timeout=timeout)
 
 
+REPO = Path(__file__).resolve().parents[2]
+
+
 def _base_env() -> dict[str, str]:
     env = dict(os.environ)
+    # The checkout under test, whatever labctl an earlier install left in site-packages.
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), env.get("PYTHONPATH", "")) if p)
     # labctl under test must not think it runs inside pytest.
     env.pop("PYTEST_CURRENT_TEST", None)
     return env
