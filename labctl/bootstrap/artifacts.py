@@ -67,6 +67,11 @@ def shared_images(spec: LabSpec, groups: tuple[str, ...]) -> list[str]:
     return [i.ref for i in load_for(spec).images if i.used_by in groups]
 
 
+def image_digests(spec: LabSpec, groups: tuple[str, ...]) -> dict[str, str]:
+    """The pinned digest of each of those images that has one (ref -> sha256:...)."""
+    return {i.ref: i.digest for i in load_for(spec).images if i.used_by in groups and i.digest}
+
+
 @dataclass(frozen=True)
 class LocalFile:
     """A verified file in the host cache (read-only, shared: copy it, never move it)."""

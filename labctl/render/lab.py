@@ -106,7 +106,7 @@ def _context(spec: LabSpec, node: Node | None = None) -> dict:
         "expected_nodes": ",".join(f"{n.name}/{n.ip}" for n in spec.nodes),
     }
     if node is not None:
-        from labctl.bootstrap.artifacts import check_versions, pins, shared_images
+        from labctl.bootstrap.artifacts import check_versions, image_digests, pins, shared_images
 
         ctx["node"] = node
         ctx["master"] = spec.master
@@ -117,6 +117,7 @@ def _context(spec: LabSpec, node: Node | None = None) -> dict:
         ctx["remote_installed"] = REMOTE_INSTALLED
         ctx["remote_images"] = REMOTE_IMAGES
         ctx["shared_images"] = shared_images(spec, SHARED_IMAGES)
+        ctx["image_digests"] = image_digests(spec, SHARED_IMAGES)
     return ctx
 
 

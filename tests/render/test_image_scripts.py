@@ -1,6 +1,7 @@
-"""The rendered kubeadm-init script, run for real with kubeadm and ctr as stand-ins on
-PATH and its /etc paths moved into a scratch folder: which images it pulls (only what
-containerd lacks: an offline class has them all) and how a failed pull reads."""
+"""The rendered images and kubeadm-init scripts, run for real with kubeadm and ctr as
+stand-ins on PATH and their /etc and /var/lib paths moved into a scratch folder: which
+images they pull (only what containerd lacks: an offline class has them all; by the
+pinned digest where the set has one) and how a failed pull reads."""
 
 from __future__ import annotations
 
@@ -118,3 +119,44 @@ def test_a_kubeadm_that_cannot_list_its_images_stops_the_step(init):
     assert proc.stderr.strip().splitlines() == [
         "kubeadm: this is not a real kubeadm",
         "labctl: kubeadm could not list the control-plane images on k8s-master (see its output above)"]
+
+
+def test_images_are_pulled_by_their_pinned_digest_and_named_by_their_tag(tmp_path):
+    from labctl.bootstrap.artifacts import image_digests
+    from labctl.bootstrap.steps import REMOTE_IMAGES, SHARED_IMAGES
+
+    spec = default_spec(workers=1)
+    paths = LabPaths(tmp_path / "lab")
+    render_lab(spec, paths)
+    images = tmp_path / "images"
+    text = (paths.node_scripts("k8s-master") / "images.sh").read_text()
+    assert REMOTE_IMAGES in text
+    script = tmp_path / "images.sh"
+    script.write_text(text.replace(REMOTE_IMAGES, str(images)))
+    calls, bin_dir = tmp_path / "calls.log", tmp_path / "bin"
+    bin_dir.mkdir()
+    ctr = bin_dir / "ctr"
+    ctr.write_text(f"""#!/bin/sh
+echo "$*" >> {calls}
+case "$3 $4" in
+  "images ls") exit 0 ;;
+  "images export") : > "$7" ;;
+esac
+""")
+    ctr.chmod(0o755)
+    env = dict(os.environ, PATH=f"{bin_dir}:{os.environ['PATH']}")
+    proc = subprocess.run(["bash", str(script)], capture_output=True, text=True, env=env, timeout=30)
+    assert proc.returncode == 0, proc.stderr
+    lines = calls.read_text().splitlines()
+    pulls = [line.split()[-1] for line in lines if line.startswith("-n k8s.io images pull")]
+    tags = [line.split()[-2:] for line in lines if line.startswith("-n k8s.io images tag")]
+    digests = image_digests(spec, SHARED_IMAGES)
+    assert digests["registry.k8s.io/pause:3.9"].startswith("sha256:")
+    for ref in digests:  # the control plane's: by digest, then tagged
+        by_digest = f"{ref.rsplit(':', 1)[0]}@{digests[ref]}"
+        assert by_digest in pulls and ref not in pulls
+        assert [by_digest, ref] in tags
+    assert "quay.io/calico/node:v3.26.4" in pulls  # no published digest: by tag, not tagged again
+    assert not [t for t in tags if t[1] == "quay.io/calico/node:v3.26.4"]
+    exported = [line.split()[-1] for line in lines if line.startswith("-n k8s.io images export")]
+    assert sorted(exported) == sorted(set(exported)) and "registry.k8s.io/pause:3.9" in exported
