@@ -18,6 +18,11 @@ def test_wheel_renders_a_lab_without_the_checkout(tmp_path):
         check=True, capture_output=True, timeout=300,
     )
     (wheel,) = wheels.glob("labctl-*.whl")
+    import zipfile
+
+    names = zipfile.ZipFile(wheel).namelist()
+    assert "labctl/remote/ssh.py" in names and "labctl/providers/vagrant/provider.py" in names
+    assert "labctl/remote/memory.py" not in names and "labctl/providers/memory.py" not in names  # tests' fakes
     env_dir = tmp_path / "venv"
     # System site-packages give the dependencies; the venv's own labctl comes first.
     venv.create(env_dir, system_site_packages=True, with_pip=False)
