@@ -233,3 +233,27 @@ def test_a_failed_export_on_the_holder_stops_the_run_with_its_evidence(fake_lab,
     assert any("content digest sha256:0f1e: not found" in line for line in exc.value.evidence)
     assert "labctl ssh k8s-master" in exc.value.hint
     assert seeded not in lab.nodes["k8s-node1"].state().get("images", [])
+
+
+def test_a_lab_from_a_class_bundle_downloads_and_pulls_nothing(fake_lab, up, pin_server, tmp_path, monkeypatch):
+    """The instructor's lab fills a host cache (files and the images its master pulled);
+    its bundle brings a student's host, whose cache is empty, a lab with no request to the
+    artifact server and no image pull on any node."""
+    from labctl.artifacts.api import bundle_export, bundle_import
+
+    teacher = fake_lab(workers=1, name="teacher")
+    up(teacher).run()
+    assert sorted(_pulls(teacher.master)) == sorted(SHARED)
+    bundle = tmp_path / "class.tar"
+    bundle_export(bundle, arch="amd64", set_name=pin_server.set_path, cache_dir=pin_server.cache_dir)
+
+    student_cache = tmp_path / "student-cache"
+    monkeypatch.setenv("LABCTL_CACHE_DIR", str(student_cache))
+    bundle_import(bundle, cache_dir=student_cache)
+    requests_before = len(pin_server.requests)
+    student = fake_lab(workers=2, name="student")
+    up(student).run()
+    assert pin_server.requests[requests_before:] == []
+    for node in student.nodes.values():
+        assert _pulls(node) == [] and _imports(node) == len(SHARED), node.name
+        assert sorted(node.state()["images"]) == sorted(SHARED)
