@@ -31,6 +31,7 @@ TRUNCATED = "truncated"
 RESET = "connection-reset"
 SERVER = "server-error"
 FORBIDDEN = "forbidden"
+DISK_FULL = "disk-full"
 HTTP = "http-error"
 UNKNOWN = "unknown"
 
@@ -52,11 +53,13 @@ PHRASE = {
     RESET: "connection reset",
     SERVER: "server error",
     FORBIDDEN: "access refused",
+    DISK_FULL: "disk full",
     HTTP: "HTTP error",
     UNKNOWN: "download failed",
 }
 
-_BUNDLE = "or carry the files in with `labctl bundle import FILE` (made by `labctl bundle export` on a host with internet)"
+_BUNDLE = ("or carry the downloads in with `labctl bundle import FILE` (made by `labctl bundle export` on a host "
+           "with internet)")
 HINTS = {
     CHECKSUM: "the bytes received are not the pinned ones (a proxy or mirror serving other content, or a changed "
               "upstream file); nothing was kept. Retry; if it persists, use a bundle or report it to labctl",
@@ -74,12 +77,14 @@ HINTS = {
              "that is down, or a wrong port in LABCTL_MIRROR/HTTPS_PROXY",
     NO_ROUTE: "the host has no route to the server: offline, a VPN or firewall in the way; " + _BUNDLE,
     TIMEOUT: "the server did not answer in time: a slow or filtered network (a firewall that drops packets); "
-             "retry, or " + _BUNDLE,
+             "retry, " + _BUNDLE,
     TRUNCATED: "the connection ended before the whole file arrived; run the command again to resume where it stopped",
     RESET: "the connection was reset mid-transfer (an unstable link or a proxy); run the command again to resume",
     SERVER: "the server failed (HTTP 5xx); retry later, or use a mirror (LABCTL_MIRROR)",
     FORBIDDEN: "the server or a proxy refused access (HTTP 401/403/407): a proxy needing credentials, or a "
                "mirror that needs a login",
+    DISK_FULL: "the disk filled up: free space (`labctl cache prune` on the host; on a node, a larger VM disk or "
+               "`sudo crictl rmi --prune`) and run the command again",
     HTTP: "the server answered with an unexpected HTTP status; retry, or use a mirror (LABCTL_MIRROR)",
     UNKNOWN: "retry; if it persists, run with --debug and report it",
 }
@@ -141,6 +146,8 @@ def _reason(exc: BaseException, body: str) -> str:
         return RESET  # http.client.RemoteDisconnected is a ConnectionResetError too
     if isinstance(exc, (TimeoutError, socket.timeout)):
         return TIMEOUT
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return DISK_FULL  # writing into the host cache, not the network
     if isinstance(exc, OSError) and exc.errno in (errno.EHOSTUNREACH, errno.ENETUNREACH, errno.ENETDOWN):
         return NO_ROUTE
     if isinstance(exc, OSError) and exc.errno == errno.ETIMEDOUT:
@@ -154,6 +161,8 @@ def _reason(exc: BaseException, body: str) -> str:
 # First match wins: the order puts the most specific message first (a 429 page can
 # also say "error", an expired certificate is also "SSL certificate problem").
 _TEXT = [
+    # A full disk ends a download whatever else it says ("failed to extract layer ...").
+    (DISK_FULL, r"no space left on device|disk quota exceeded|enough free space"),
     (RATE_LIMITED, r"toomanyrequests|too many requests|returned error: 429|pull rate limit"),
     (TLS_CLOCK, r"certificate (has )?expired|not yet valid|certificate is not valid yet"),
     (TLS, r"SSL certificate problem|server certificate verification failed|x509: |tls: |"
@@ -163,12 +172,16 @@ _TEXT = [
     (REFUSED, r"connection refused"),
     (NO_ROUTE, r"no route to host|network is unreachable"),
     (TIMEOUT, r"timed out|i/o timeout|context deadline exceeded|curl: \(28\)"),
-    (WITHDRAWN, r"returned error: 4(04|10)|404 not found|410 gone|: not found\b"),
+    # Docker Hub answers a pull of a repository that is gone (or private) with 401 "pull
+    # access denied"; registries say "manifest unknown" for a tag or digest they lack.
+    (WITHDRAWN, r"returned error: 4(04|10)|404 not found|410 gone|: not found\b|pull access denied|"
+                r"repository does not exist|manifest unknown"),
     (FORBIDDEN, r"returned error: 40[137]|401 unauthorized|403 forbidden"),
     (SERVER, r"returned error: 5\d\d|50[0234] (internal|bad gateway|service unavailable|gateway)"),
     (TRUNCATED, r"transfer closed with \d+ bytes remaining|curl: \(18\)|unexpected eof"),
     (RESET, r"connection reset|recv failure"),
-    (CHECKSUM, r"did not match|checksum mismatch|computed checksum|: FAILED\b"),
+    # sha256sum's "FILE: FAILED" in capitals only: "ctr: failed to ..." is no checksum.
+    (CHECKSUM, r"did not match|checksum mismatch|computed checksum|unexpected commit digest|(?-i:: FAILED\b)"),
 ]
 _TEXT_RE = [(reason, re.compile(rx, re.IGNORECASE)) for reason, rx in _TEXT]
 

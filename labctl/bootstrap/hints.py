@@ -68,16 +68,52 @@ RULES: dict[str, Callable[[str, str], str | None]] = {"nat-address": _nat_addres
 _APT_FETCH = re.compile(r"^([WE]): Failed to fetch", re.MULTILINE)
 
 
+# The images and kubeadm-init scripts' last line when a pull fails.
+_CANNOT_PULL = re.compile(r"labctl: cannot pull (\S+) from ")
+_IMAGES_BUNDLE = ("or bring the images in: `labctl bundle export` on a host where a lab came up, then "
+                  "`labctl up --bundle FILE`")
+# Where the host's words (a file, LABCTL_MIRROR, SSL_CERT_FILE) do not fit a pull by a
+# node's containerd.
+_IMAGE_HINTS = {
+    cl.WITHDRAWN: "the registry does not serve it (withdrawn, renamed or made private); update labctl, "
+                  + _IMAGES_BUNDLE,
+    cl.RATE_LIMITED: "the registry rate-limits this address (Docker Hub limits anonymous pulls per IP: a classroom "
+                     "behind one NAT hits it fast); wait an hour, " + _IMAGES_BUNDLE,
+    cl.TLS: "the TLS handshake failed: a proxy or firewall that intercepts HTTPS (the VM must trust its CA "
+            "certificate), or a wrong clock in the VM (check `date` there); " + _IMAGES_BUNDLE,
+    cl.DNS: "the registry's name did not resolve in the VM: check its DNS (`getent hosts NAME` on the node); "
+            "offline, " + _IMAGES_BUNDLE,
+    cl.REFUSED: "the registry's address (or the VM's proxy) refused the connection; " + _IMAGES_BUNDLE,
+    cl.SERVER: "the registry failed (HTTP 5xx); retry later, " + _IMAGES_BUNDLE,
+    cl.HTTP: "the registry answered with an unexpected HTTP status; retry, " + _IMAGES_BUNDLE,
+    cl.FORBIDDEN: "the registry or a proxy refused access (HTTP 401/403/407): a proxy needing credentials; "
+                  + _IMAGES_BUNDLE,
+    cl.CHECKSUM: "the content received does not match its digest (a proxy or mirror serving other content); "
+                 "retry, " + _IMAGES_BUNDLE,
+    cl.DISK_FULL: "give the VM a larger disk, or free space there (`sudo crictl rmi --prune`)",
+}
+_NETWORK = frozenset({cl.TLS, cl.TLS_CLOCK, cl.DNS, cl.REFUSED, cl.NO_ROUTE, cl.TIMEOUT, cl.RESET, cl.TRUNCATED,
+                      cl.SERVER, cl.RATE_LIMITED, cl.HTTP})
+_AGAIN = "then run `labctl up` again: it continues from this step"
+
+
 def download_hint(node: str, output: str) -> str | None:
     """The real cause of a failed download, pull or checksum check on ``node``."""
     found = cl.classify_text(_APT_FETCH.sub(r"\1 - failed to fetch", output))
     if found is None:
         return None
+    phrase = cl.PHRASE[found.reason]
+    pull = _CANNOT_PULL.search(output)
+    if pull is not None:
+        return f"{node} cannot pull {pull.group(1)} ({phrase}): {_IMAGE_HINTS.get(found.reason, found.hint)}; {_AGAIN}"
     if found.reason == cl.CHECKSUM:
         return (f"a file on {node} does not match its pinned sha256 (damaged on the way or on disk); the script removed "
                 "it, so `labctl up` pushes it again from the host cache")
-    return (f"{node} cannot reach a package repository or registry ({cl.PHRASE[found.reason]}): {found.hint}; "
-            "then run `labctl up` again: it continues from this step")
+    if found.reason == cl.DISK_FULL:
+        return f"{node}'s disk is full: {_IMAGE_HINTS[cl.DISK_FULL]}; {_AGAIN}"
+    if found.reason not in _NETWORK:
+        return f"a download on {node} failed ({phrase}): {found.hint}; {_AGAIN}"
+    return f"{node} cannot reach a package repository or registry ({phrase}): {found.hint}; {_AGAIN}"
 
 
 def hint_for(node: str, rc: int | None, output: str, *, rules: Sequence[str] = (), fallback: str | None = None,
@@ -91,6 +127,10 @@ def hint_for(node: str, rc: int | None, output: str, *, rules: Sequence[str] = (
     hint = download_hint(node, output)
     if hint:
         return hint
+    pull = _CANNOT_PULL.search(output)
+    if pull is not None:
+        return (f"{node} cannot pull {pull.group(1)}: ctr's words above name the cause; check the VM's internet access "
+                f"(NAT adapter, DNS, proxy), {_IMAGES_BUNDLE}; {_AGAIN}")
     if rc == exit_unreachable or _UNREACHABLE.search(output):
         return (
             f"{node} cannot reach a package repository (the distribution's mirror or a registry): "

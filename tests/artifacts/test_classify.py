@@ -121,6 +121,7 @@ def test_no_route_and_other_oserrors_by_errno():
     assert cl.classify(OSError(errno.EHOSTUNREACH, "No route to host")).reason == cl.NO_ROUTE
     assert cl.classify(OSError(errno.ENETUNREACH, "Network is unreachable")).reason == cl.NO_ROUTE
     assert cl.classify(OSError(errno.ETIMEDOUT, "Connection timed out")).reason == cl.TIMEOUT
+    assert cl.classify(OSError(errno.ENOSPC, "No space left on device")).reason == cl.DISK_FULL
     assert cl.classify(ValueError("?")).reason == cl.UNKNOWN
 
 
@@ -151,6 +152,16 @@ def test_no_route_and_other_oserrors_by_errno():
     ("dial tcp 104.18.0.1:443: i/o timeout", cl.TIMEOUT),
     ("dial tcp 127.0.0.1:5000: connect: connection refused", cl.REFUSED),
     ("kubeadm: FAILED\nsha256sum: WARNING: 1 computed checksum did NOT match", cl.CHECKSUM),
+    ('ctr: failed to copy: failed to do request: unexpected commit digest sha256:aa, expected sha256:bb: failed '
+     'precondition', cl.CHECKSUM),
+    ("ctr: failed to extract layer sha256:5f70bf18a086007016e948b04aed3b82103a36bea41755b6cddfaf10ace3c6ef: write "
+     "/var/lib/containerd/io.containerd.snapshotter.v1.overlayfs/snapshots/12/fs/usr/bin/calico-node: no space left "
+     "on device", cl.DISK_FULL),
+    ("E: You don't have enough free space in /var/cache/apt/archives/.", cl.DISK_FULL),
+    ('ctr: failed to resolve reference "docker.io/kubetm/p8000:latest": pull access denied, repository does not '
+     'exist or may require authorization: server message: insufficient_scope: authorization failed', cl.WITHDRAWN),
+    ('ctr: failed to resolve reference "registry.k8s.io/pause@sha256:00": unexpected status code 404: manifest '
+     'unknown', cl.WITHDRAWN),
 ])
 def test_classify_text_of_curl_ctr_and_sha256sum(output, reason):
     diag = cl.classify_text(output)
@@ -160,3 +171,5 @@ def test_classify_text_of_curl_ctr_and_sha256sum(output, reason):
 
 def test_classify_text_unknown_is_none():
     assert cl.classify_text("E: Unable to locate package kubelet") is None
+    # ctr's "failed" is no sha256sum "FAILED": an unknown ctr failure is no checksum mismatch
+    assert cl.classify_text("ctr: failed to create shim task: OCI runtime create failed: unknown") is None

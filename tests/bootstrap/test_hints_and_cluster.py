@@ -30,6 +30,17 @@ FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "k8s"
     (1, "\t[ERROR SomethingNew]: ...", ("preflight",), "preflight check SomethingNew failed: read the [ERROR"),
     (None, "", (), "did not finish in time"),
     (1, "E: dpkg was interrupted", (), None),
+    # an image pull (the images and kubeadm-init scripts' last line) is told as one, in the VM's terms
+    (75, 'ctr: failed to resolve reference "docker.io/kubetm/p8000:latest": pull access denied, repository does not '
+         'exist or may require authorization\nlabctl: cannot pull docker.io/kubetm/p8000:latest from k8s-master', (),
+     "k8s-master cannot pull docker.io/kubetm/p8000:latest (not found upstream): the registry does not serve it"),
+    (75, "ctr: failed to extract layer sha256:5f70: write /var/lib/containerd/x: no space left on device\n"
+         "labctl: cannot pull quay.io/calico/node:v3.26.4 from k8s-master", (), "(disk full): give the VM a larger disk"),
+    (75, "ctr: failed to copy: 429 Too Many Requests - Server message: toomanyrequests\n"
+         "labctl: cannot pull docker.io/kubetm/app:latest from k8s-master", (), "wait an hour, or bring the images in"),
+    (75, "ctr: something new\nlabctl: cannot pull quay.io/calico/cni:v3.26.4 from k8s-master", (),
+     "cannot pull quay.io/calico/cni:v3.26.4: ctr's words above name the cause"),
+    (100, "E: You don't have enough free space in /var/cache/apt/archives/.", (), "k8s-master's disk is full: give the VM"),
 ])
 def test_hint_for(rc, output, rules, expected):
     got = hints.hint_for("k8s-master", rc, output, rules=rules)

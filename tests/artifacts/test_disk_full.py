@@ -1,0 +1,36 @@
+"""The host cache on a disk that fills up mid-download: one line with the cause and the
+fix, exit ARTIFACT_FAILED, no partial file left, and the same command completes once
+there is room. The cache folder is a small tmpfs in a private mount namespace
+(tests/faults/namespace.py): the host's disks are never touched."""
+
+from __future__ import annotations
+
+import pytest
+
+from labctl.errors import ExitCode
+from tests.faults.namespace import namespaces_usable, run_in_namespace
+
+pytestmark = pytest.mark.skipif(not namespaces_usable(), reason="needs root and unshare -m (private mount namespace)")
+
+
+def test_a_full_cache_disk_is_told_as_such_and_leaves_nothing_half_written(pin_set, artifact_server, tmp_path,
+                                                                          monkeypatch):
+    _, set_path, files = pin_set
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    monkeypatch.setenv("LABCTL_CACHE_DIR", str(cache))
+    fetch = ["labctl", "cache", "fetch", "--arch", "amd64", "--set", str(set_path), "--parallel", "1"]
+    # 128 KiB holds the small files, not the 300 KB kubeadm.
+    full, rerun = run_in_namespace(cache, [["tmpfs", "128k"], fetch, ["remount", "4m"], fetch])
+    assert full["rc"] == ExitCode.ARTIFACT_FAILED, full["err"]
+    lines = full["err"].strip().splitlines()
+    assert any(line.startswith("labctl: error: ") and "could not be fetched" in line for line in lines), lines
+    told = [line for line in lines if line.startswith("  | ")]
+    assert any(line.startswith("  | kubeadm v1.27.16 (amd64): disk full") for line in told), lines
+    assert lines[-1].startswith("hint: the disk filled up: free space (`labctl cache prune`"), lines
+    assert "Traceback" not in full["err"]
+    assert not [p for p in full["tree"] if p.endswith(".part") or ".tmp" in p], sorted(full["tree"])
+    blobs = {p.rsplit("/", 1)[1]: d for p, d in full["tree"].items() if p.startswith("blobs/sha256/") and d != "dir"}
+    assert all(name == digest for name, digest in blobs.items()), blobs  # what is cached is whole
+    assert rerun["rc"] == 0, rerun["err"]
+    assert len([p for p, d in rerun["tree"].items() if p.startswith("blobs/sha256/") and d != "dir"]) == 3
