@@ -17,6 +17,7 @@ the second wait for the first's download instead of starting its own.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
@@ -167,6 +168,8 @@ class Cache:
         Every download is let finish (the next run need not repeat it); then the
         failures are raised together. ``progress`` is called from worker threads."""
         items = list(artifacts)
+        if items:
+            self._mkdirs()  # a cache folder that cannot be used is one error, not one per file
         with ThreadPoolExecutor(max_workers=max(1, parallel), thread_name_prefix="labctl-fetch") as pool:
             futures = [pool.submit(self.ensure, a, progress) for a in items]
         errors = [f.exception() for f in futures if f.exception() is not None]
@@ -268,8 +271,11 @@ class Cache:
             return False
 
     def _mkdirs(self) -> None:
-        for d in (self.blobs, self.tmp, self.locks):
-            d.mkdir(parents=True, exist_ok=True)
+        try:
+            for d in (self.blobs, self.tmp, self.locks):
+                d.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise _unusable(self.root, exc) from None
 
     def _record(self, sha256: str, **meta) -> None:
         now = _now()
@@ -304,3 +310,15 @@ class Cache:
         # Missing or damaged: the blobs are the truth, the index only names them.
         return {"schema": 1, "blobs": {}, "images": {}}
 
+
+
+def _unusable(root: Path, exc: OSError) -> ArtifactError:
+    """The host cache folder cannot take a write: why, and the fix."""
+    why = exc.strerror or str(exc)
+    if exc.errno in (errno.ENOTDIR, errno.EEXIST):
+        hint = f"a file stands where the folder goes: remove it, or set {CACHE_ENV} to a folder"
+    elif exc.errno == errno.ENOSPC:
+        hint = "free some disk space (`labctl cache prune` drops what no set pins), then run the command again"
+    else:
+        hint = f"set {CACHE_ENV} to a folder you can write, or fix the permissions of {root}"
+    return ArtifactError(f"the host cache folder {root} cannot be used: {why}", hint=hint)
