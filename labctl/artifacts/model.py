@@ -34,6 +34,12 @@ from labctl.errors import ArtifactError
 ARCHES = ("amd64", "arm64")
 SETS_DIR = Path(__file__).resolve().parent / "sets"
 DEFAULT_SET = "k8s-1.27.16"
+# A class's own table (or a test's): what `labctl up` and `labctl cache`/`bundle` use.
+SET_ENV = "LABCTL_ARTIFACT_SET"
+
+
+def default_set() -> str:
+    return os.environ.get(SET_ENV) or DEFAULT_SET
 MIRROR_ENV = "LABCTL_MIRROR"
 
 _HEX = re.compile(r"^[0-9a-f]{64}$")

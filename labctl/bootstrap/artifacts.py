@@ -16,10 +16,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from labctl.artifacts.model import SET_ENV
 from labctl.lab import events as ev
 from labctl.spec.model import LabSpec
-
-SET_ENV = "LABCTL_ARTIFACT_SET"
 
 
 def set_name(spec: LabSpec) -> str:

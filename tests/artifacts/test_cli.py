@@ -103,3 +103,17 @@ def test_help_does_not_import_the_artifact_modules(tmp_path):
     r = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60,
                        env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert r.stderr.strip().splitlines()[-1] == "[]"
+
+
+def test_cache_and_bundle_read_the_set_that_up_reads(pin_set, artifact_server, tmp_path, monkeypatch):
+    """$LABCTL_ARTIFACT_SET (a class's own table) is the default of --set, as for `labctl up`."""
+    _, set_path, _ = pin_set
+    missing = tmp_path / "class-set.yaml"
+    monkeypatch.setenv("LABCTL_ARTIFACT_SET", str(missing))
+    r = labctl("cache", "prune", cache=tmp_path / "c")  # no download: only which set it reads
+    assert r.returncode == ExitCode.ARTIFACT_FAILED and str(missing) in r.stderr, r.stderr
+    monkeypatch.setenv("LABCTL_ARTIFACT_SET", str(set_path))
+    r = labctl("cache", "fetch", "--arch", "amd64", "--json", cache=tmp_path / "c")
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["set"] == "test-1.27.16"
+    assert sum(artifact_server.requests.values()) == 3

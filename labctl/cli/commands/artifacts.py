@@ -27,15 +27,16 @@ app.add_typer(cache_app)
 app.add_typer(bundle_app)
 
 json_option = Annotated[bool, typer.Option("--json", help="Print the result as one JSON object.")]
-set_option = Annotated[str, typer.Option("--set", help="An artifact set: a shipped id or a YAML file.",
+set_option = Annotated[str, typer.Option("--set", help="An artifact set: a shipped id or a YAML file "
+                                         "(default: $LABCTL_ARTIFACT_SET, else the shipped k8s-1.27.16).",
                                          show_default=False)]
 arch_help = "host (this machine's), amd64, arm64 or all."
 
 
 def _default_set() -> str:
-    from labctl.artifacts.model import DEFAULT_SET
+    from labctl.artifacts.model import default_set
 
-    return DEFAULT_SET
+    return default_set()  # $LABCTL_ARTIFACT_SET, as `labctl up` reads it
 
 
 def _mb(n: Optional[int]) -> str:
