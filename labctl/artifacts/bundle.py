@@ -185,6 +185,17 @@ def import_bundle(path: str | Path, cache: Cache) -> ImportResult:
         if absent:
             raise bad(f"{len(absent)} entr{'y' if len(absent) == 1 else 'ies'} listed in {MANIFEST} missing: "
                       + ", ".join(expected[h].get("id") or h for h in absent))
+        # An image filed under a pinned digest must be that image: the tarball's bytes
+        # match their own name, which alone does not tie them to the digest.
+        for hexd, e in expected.items():
+            pinned = _pinned_image(e["image_key"]) if e["kind"] == "image" else None
+            if pinned is None:
+                continue
+            tarball = staging / hexd if (staging / hexd).exists() else cache.path_for(hexd)
+            held = _image_digest(tarball, pinned[0])
+            if held != pinned[1]:
+                raise bad(f"image {pinned[0]} is filed under digest {pinned[1]} but the archive holds "
+                          f"{held or 'no image of that name'}")
         added = added_bytes = 0
         # Everything verified: only now does the cache change.
         for hexd, e in expected.items():
@@ -216,7 +227,37 @@ def _parse_manifest(raw: bytes, bad) -> dict:
         if (not isinstance(e, dict) or not _HEX.match(str(e.get("sha256", ""))) or e.get("kind") not in ("file", "image")
                 or not isinstance(e.get("size"), int) or isinstance(e.get("size"), bool) or e["size"] < 0):
             raise bad(f"{MANIFEST}: entries[{i}] needs sha256 (64 hex), size and kind file|image")
+        wrong = [k for k in ("id", "version", "url", "arch", "image_key") if not isinstance(e.get(k), (str, type(None)))]
+        if wrong:
+            raise bad(f"{MANIFEST}: entries[{i}].{wrong[0]} must be a string")
+        if e["kind"] == "image" and not e.get("image_key"):
+            raise bad(f"{MANIFEST}: entries[{i}] is an image without image_key")
     return manifest
+
+
+def _pinned_image(key: str) -> tuple[str, str] | None:
+    """(ref, digest) of an image key that names a digest ("ref@sha256:... [linux/arch]")."""
+    name = key.split(" ", 1)[0]
+    if "@" not in name:
+        return None
+    ref, digest = name.split("@", 1)
+    return ref, digest
+
+
+def _image_digest(tarball: Path, ref: str) -> str | None:
+    """The digest an OCI archive (``ctr images export``) records for ``ref`` in its
+    index.json; containerd checks every blob against its digest on import, so this is
+    the image the archive really holds."""
+    try:
+        with tarfile.open(tarball, "r:") as tar:
+            member = tar.extractfile("index.json")
+            index = json.loads(member.read(1 << 20)) if member else {}
+    except (tarfile.TarError, KeyError, ValueError, OSError):
+        return None
+    for m in index.get("manifests", []) if isinstance(index, dict) else []:
+        if isinstance(m, dict) and (m.get("annotations") or {}).get("io.containerd.image.name") == ref:
+            return m.get("digest")
+    return None
 
 
 def _stage(src, dest: Optional[Path]) -> tuple[str, int]:

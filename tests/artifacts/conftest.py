@@ -186,3 +186,23 @@ def pin_set(artifact_server, tmp_path):
 def blobs_in(root: Path) -> list[str]:
     d = root / "blobs" / "sha256"
     return sorted(os.listdir(d)) if d.is_dir() else []
+
+
+def oci_archive(ref: str, digest: str, filler: bytes = b"layer" * 200) -> bytes:
+    """A small archive shaped like `ctr images export` output: index.json names ``ref``
+    with its target ``digest`` (the part bundle import reads), plus a blob."""
+    import io
+    import json
+    import tarfile
+
+    index = {"schemaVersion": 2, "manifests": [{
+        "mediaType": "application/vnd.oci.image.index.v1+json", "digest": digest, "size": 1234,
+        "annotations": {"io.containerd.image.name": ref, "org.opencontainers.image.ref.name": ref.rsplit(":", 1)[1]}}]}
+    out = io.BytesIO()
+    with tarfile.open(fileobj=out, mode="w") as tar:
+        for name, data in (("index.json", json.dumps(index).encode()), ("oci-layout", b'{"imageLayoutVersion":"1.0.0"}'),
+                           (f"blobs/sha256/{'b' * 64}", filler)):
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return out.getvalue()

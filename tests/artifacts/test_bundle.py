@@ -11,7 +11,7 @@ import pytest
 from labctl.artifacts.bundle import export_bundle, import_bundle
 from labctl.artifacts.cache import Cache
 from labctl.errors import ArtifactError
-from tests.artifacts.conftest import blobs_in
+from tests.artifacts.conftest import blobs_in, oci_archive
 
 
 @pytest.fixture
@@ -20,7 +20,7 @@ def full_cache(pin_set, artifact_server, tmp_path):
     cache = Cache(tmp_path / "host-with-internet")
     cache.ensure_all(aset.files("amd64") + aset.files("arm64"))
     tar = tmp_path / "node.tar"
-    tar.write_bytes(b"calico node image" * 1000)
+    tar.write_bytes(oci_archive("quay.io/calico/node:v3.26.4", "sha256:" + "a" * 64))
     cache.put_image("quay.io/calico/node:v3.26.4", "sha256:" + "a" * 64, tar)
     return cache, aset
 
@@ -138,4 +138,62 @@ def test_incomplete_and_garbage_bundles(full_cache, tmp_path):
     cut.write_bytes((tmp_path / "b.tar").read_bytes()[:200_000])
     with pytest.raises(ArtifactError, match="nothing was imported"):
         import_bundle(cut, laptop)
+    assert blobs_in(laptop.root) == []
+
+
+def _repacked(src, dest, edit_manifest=None, swap=None):
+    """Copy bundle ``src`` to ``dest``, editing its manifest and/or swapping blobs
+    (old sha256 -> new bytes, renamed and re-listed under their own sha256)."""
+    import hashlib
+
+    swap = swap or {}
+    renamed = {old: hashlib.sha256(new).hexdigest() for old, new in swap.items()}
+
+    def edit(m, data):
+        if m.name == "bundle.json":
+            doc = json.loads(data)
+            for e in doc["entries"]:
+                if e["sha256"] in swap:
+                    e["size"] = len(swap[e["sha256"]])
+                    e["sha256"] = renamed[e["sha256"]]
+            if edit_manifest:
+                edit_manifest(doc)
+            data = json.dumps(doc).encode()
+            m.size = len(data)
+        for old, new in swap.items():
+            if m.name.endswith(old):
+                m.name, data = f"blobs/sha256/{renamed[old]}", new
+                m.size = len(data)
+        yield m, data
+
+    _rewrite(src, dest, edit)
+
+
+def test_a_bundle_cannot_put_another_image_under_a_pinned_digest(full_cache, tmp_path):
+    """Each blob matches its own name; the image behind a pinned digest must be that one."""
+    cache, aset = full_cache
+    export_bundle(cache, aset, ["amd64"], tmp_path / "b.tar")
+    image = cache.image_path("quay.io/calico/node:v3.26.4", "sha256:" + "a" * 64)
+    other = oci_archive("quay.io/calico/node:v3.26.4", "sha256:" + "e" * 64, filler=b"something else")
+    _repacked(tmp_path / "b.tar", tmp_path / "evil.tar", swap={image.name: other})
+    laptop = Cache(tmp_path / "laptop")
+    with pytest.raises(ArtifactError) as info:
+        import_bundle(tmp_path / "evil.tar", laptop)
+    assert ("image quay.io/calico/node:v3.26.4 is filed under digest sha256:" + "a" * 64 + " but the archive holds "
+            "sha256:" + "e" * 64) in info.value.message
+    assert blobs_in(laptop.root) == [] and laptop.image_path("quay.io/calico/node:v3.26.4", "sha256:" + "a" * 64) is None
+
+
+@pytest.mark.parametrize("field, value", [("id", 5), ("arch", 7), ("image_key", [1]), ("url", {"x": 1})])
+def test_manifest_fields_of_the_wrong_type_are_refused_before_anything_changes(full_cache, tmp_path, field, value):
+    cache, aset = full_cache
+    export_bundle(cache, aset, ["amd64"], tmp_path / "b.tar")
+
+    def poison(doc):
+        doc["entries"][0][field] = value
+
+    _repacked(tmp_path / "b.tar", tmp_path / "evil.tar", edit_manifest=poison)
+    laptop = Cache(tmp_path / "laptop")
+    with pytest.raises(ArtifactError, match=rf"entries\[0\]\.{field} must be a string; nothing was imported"):
+        import_bundle(tmp_path / "evil.tar", laptop)
     assert blobs_in(laptop.root) == []
