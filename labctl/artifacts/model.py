@@ -45,6 +45,8 @@ MIRROR_ENV = "LABCTL_MIRROR"
 _HEX = re.compile(r"^[0-9a-f]{64}$")
 _IMAGE_DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
 _ID = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
+_BASE = re.compile(r"^[a-z0-9_]+$")
+_MODE = re.compile(r"^0?[0-7]{3}$")
 _TOP_KEYS = {"schema", "id", "kubernetes", "bases", "files", "images"}
 _FILE_KEYS = {"id", "version", "url", "sha256", "size", "source", "install"}
 _IMAGE_KEYS = {"ref", "digest", "used_by", "source"}
@@ -115,6 +117,9 @@ def resolve_bases(own: Mapping[str, str], overrides: Optional[Mapping[str, str]]
     env = os.environ if env is None else env
     bases = dict(own)
     mirror = (env.get(MIRROR_ENV) or "").strip().rstrip("/")
+    if mirror and not _http_url(mirror):
+        raise ArtifactError(f"{MIRROR_ENV}={mirror!r} is not an http(s) URL with a host",
+                            hint=f"set {MIRROR_ENV} to the class mirror's URL, e.g. http://10.0.0.5:8080, or unset it")
     if mirror:
         bases = {name: f"{mirror}/{name}" for name in bases}
     for name, url in (overrides or {}).items():
@@ -216,8 +221,10 @@ def _parse(data: Any, path: Path) -> ArtifactSet:
     if not isinstance(bases, dict):
         raise bad("bases", "expected a mapping of name to URL")
     for name, url in bases.items():
-        if not isinstance(url, str) or not re.match(r"^https?://", url):
-            raise bad(f"bases.{name}", f"expected an http(s) URL, got {url!r}")
+        if not isinstance(name, str) or not _BASE.match(name):
+            raise bad(f"bases.{name}", "a base name is lower-case letters, digits and '_'")
+        if not isinstance(url, str) or not _http_url(url):
+            raise bad(f"bases.{name}", f"expected an http(s) URL with a host, got {url!r}")
     files_raw = data.get("files")
     if not isinstance(files_raw, list) or not files_raw:
         raise bad("files", "expected a non-empty list")
@@ -259,7 +266,10 @@ def _parse_file(raw: Any, where: str, base_names: set, bad) -> _FileSpec:
     version = _text(raw, "version", f"{where}.version", bad)
     _text(raw, "source", f"{where}.source", bad)  # provenance of the digest is not optional
     url = _text(raw, "url", f"{where}.url", bad)
-    names = {n for _, n, _, _ in string.Formatter().parse(url) if n is not None}
+    try:
+        names = {n for _, n, _, _ in string.Formatter().parse(url) if n is not None}
+    except ValueError as exc:
+        raise bad(f"{where}.url", f"{exc} (a base is written {{name}}; a literal brace is {{{{ or }}}})") from None
     unknown = names - base_names - {"arch"}
     if unknown:
         raise bad(f"{where}.url", f"unknown base {{{sorted(unknown)[0]}}} (bases: {', '.join(sorted(base_names))})")
@@ -283,7 +293,46 @@ def _parse_file(raw: Any, where: str, base_names: set, bad) -> _FileSpec:
     install = raw.get("install") or {}
     if not isinstance(install, dict):
         raise bad(f"{where}.install", "expected a mapping")
+    if install:
+        _check_install(install, f"{where}.install", bad)
     return _FileSpec(fid, version, url, sha, size, install)
+
+
+def _check_install(install: dict, where: str, bad) -> None:
+    """What the node scripts do with a file: copy it (``to``, ``mode``) or unpack it
+    (``extract`` into a folder that then holds each of ``provides``). The values end up
+    in a root shell script: absolute paths, an octal mode, nothing else."""
+    if "to" in install:
+        _unknown(install, {"to", "mode"}, where, bad)
+        if not _abs_path(install["to"]):
+            raise bad(f"{where}.to", "an absolute path without spaces or '..'")
+        mode = install.get("mode", "0644")
+        if not isinstance(mode, str) or not _MODE.match(mode):
+            raise bad(f"{where}.mode", 'an octal mode as a quoted string, e.g. "0755"')
+        return
+    _unknown(install, {"extract", "provides"}, where, bad)
+    if not _abs_path(install.get("extract")):
+        raise bad(f"{where}", "needs to: PATH (a file) or extract: FOLDER with provides: [...] (a tarball)")
+    provides = install.get("provides")
+    if (not isinstance(provides, list) or not provides
+            or not all(isinstance(m, str) and _abs_path("/" + m) and not m.startswith("/") for m in provides)):
+        raise bad(f"{where}.provides", "a non-empty list of paths inside the folder (what the tarball must hold)")
+
+
+def _abs_path(value: Any) -> bool:
+    return (isinstance(value, str) and value.startswith("/") and not re.search(r"\s", value)
+            and ".." not in value.split("/"))
+
+
+def _http_url(url: str) -> bool:
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 (raises ValueError on a port that is no number)
+    except ValueError:
+        return False
+    return parts.scheme in ("http", "https") and bool(parts.hostname)
 
 
 def _parse_image(raw: Any, where: str, bad) -> Image:

@@ -148,7 +148,7 @@ def write_set(path: Path, base: str, files: dict[str, bytes], *, sizes: bool = T
         "files": [
             {"id": "kubeadm", "version": "v1.27.16", "url": "{k8s}/release/v1.27.16/bin/linux/{arch}/kubeadm",
              "sha256": {"amd64": sha(files["kubeadm-amd64"]), "arm64": sha(files["kubeadm-arm64"])},
-             "source": "computed by the test", "install": {"dest": "/usr/bin/kubeadm", "mode": "0755"}},
+             "source": "computed by the test", "install": {"to": "/usr/bin/kubeadm", "mode": "0755"}},
             {"id": "crictl", "version": "v1.27.0", "url": "{github}/crictl-v1.27.0.tar.gz",
              "sha256": sha(files["crictl"]), "source": "computed by the test"},
             {"id": "calico-manifest", "version": "v3.26.4", "url": "{github}/calico.yaml",

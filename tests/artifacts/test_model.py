@@ -22,7 +22,7 @@ def test_files_resolve_bases_and_arch(set_file):
     assert amd["kubeadm"].url == "https://mirror.example/k8s/release/v1.27.16/bin/linux/amd64/kubeadm"
     assert amd["kubeadm"].sha256 == sha(files["kubeadm-amd64"]) and amd["kubeadm"].arch == "amd64"
     assert amd["kubeadm"].size == len(files["kubeadm-amd64"])
-    assert amd["kubeadm"].install == {"dest": "/usr/bin/kubeadm", "mode": "0755"}
+    assert amd["kubeadm"].install == {"to": "/usr/bin/kubeadm", "mode": "0755"}
     assert amd["crictl"].arch is None and amd["crictl"].size == len(files["crictl"])
     assert amd["calico-manifest"].size is None
     arm = {a.id: a for a in s.files("arm64")}
@@ -115,6 +115,42 @@ def test_validation_names_the_field(tmp_path):
     def version_number(r):
         r["kubernetes"] = 1.27
     assert _broken(tmp_path, version_number).startswith("kubernetes: required, a non-empty string")
+
+
+def _set(r, path, value):
+    *parents, last = path
+    for k in parents:
+        r = r[k]
+    r[last] = value
+
+
+@pytest.mark.parametrize("path, value, expected", [
+    (("files", 1, "url"), "{github}/a}.bin", "files[1] (crictl).url: Single '}' encountered"),
+    (("bases",), {1: "http://x"}, "bases.1: a base name is lower-case"),
+    (("bases", "github"), "http://[::1", "bases.github: expected an http(s) URL with a host"),
+    (("bases", "github"), "http://127.0.0.1:notaport", "bases.github: expected an http(s) URL with a host"),
+    (("bases", "github"), "ftp://x", "bases.github: expected an http(s) URL"),
+    # install entries end up in a root shell script on every node
+    (("files", 0, "install"), {"to": "/usr/bin/kubeadm", "mode": 493}, "files[0] (kubeadm).install.mode: an octal mode"),
+    (("files", 0, "install"), {"to": "/usr/bin/kubeadm", "mode": "0755 /etc/shadow"}, "install.mode: an octal mode"),
+    (("files", 0, "install"), {"to": "relative/kubeadm"}, "install.to: an absolute path"),
+    (("files", 0, "install"), {"to": "/usr/bin/../../etc/shadow"}, "install.to: an absolute path"),
+    (("files", 0, "install"), {"to": ["/a", "/b"]}, "install.to: an absolute path"),
+    (("files", 0, "install"), {"to": "/usr/bin/x; rm -rf /"}, "install.to: an absolute path without spaces"),
+    (("files", 1, "install"), {"extract": "/usr/local/bin"}, "files[1] (crictl).install.provides: a non-empty list"),
+    (("files", 1, "install"), {"extract": "/opt", "provides": ["/etc/passwd"]}, "install.provides: a non-empty list"),
+    (("files", 1, "install"), {"unpack": "/opt"}, "files[1] (crictl).install.unpack: unknown key"),
+])
+def test_bad_urls_and_install_entries_name_the_field(tmp_path, path, value, expected):
+    assert expected in _broken(tmp_path, lambda r: _set(r, path, value))
+
+
+@pytest.mark.parametrize("mirror", ["garbage", "http://[::1", "http://127.0.0.1:notaport", "file:///tmp/x"])
+def test_a_mirror_that_is_no_http_url_is_named(mirror):
+    with pytest.raises(ArtifactError) as info:
+        resolve_bases({"k8s": "https://dl.k8s.io"}, env={"LABCTL_MIRROR": mirror})
+    assert info.value.message == f"LABCTL_MIRROR={mirror!r} is not an http(s) URL with a host"
+    assert "LABCTL_MIRROR" in info.value.hint
 
 
 def test_invalid_yaml_names_the_line(tmp_path):
