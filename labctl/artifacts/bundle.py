@@ -17,6 +17,7 @@ beyond what the set pins.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import io
 import json
@@ -118,6 +119,19 @@ def export_bundle(cache: Cache, artifact_set: ArtifactSet, archs: Iterable[str],
 
 
 def _write_tar(cache: Cache, path: Path, manifest: dict) -> None:
+    size_mb = sum(e["size"] for e in manifest["entries"]) / 1e6
+    if path.is_dir():
+        raise ArtifactError(f"bundle path {path} is a folder", hint=f"name a file, e.g. {path / 'class.tar.gz'}")
+    try:
+        _write_tar_to(cache, path, manifest)
+    except OSError as exc:
+        why = "a file stands where one of its folders goes" if exc.errno in (errno.EEXIST, errno.ENOTDIR) else \
+            (exc.strerror or str(exc))
+        raise ArtifactError(f"cannot write bundle {path}: {why}",
+                            hint=f"write it to a folder you can write, with room for {size_mb:.0f} MB") from None
+
+
+def _write_tar_to(cache: Cache, path: Path, manifest: dict) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
     mode = "w:gz" if path.name.endswith(_GZIP_SUFFIXES) else "w"
@@ -148,7 +162,7 @@ def import_bundle(path: str | Path, cache: Cache) -> ImportResult:
         return ArtifactError(f"bundle {path}: {what}; nothing was imported",
                              hint="make the bundle again with `labctl bundle export` and copy it whole")
 
-    cache.tmp.mkdir(parents=True, exist_ok=True)
+    cache.ensure_folders()
     staging = Path(tempfile.mkdtemp(prefix="import-", dir=cache.tmp))
     try:
         # One streaming pass ("r|*"): a bundle can be gigabytes, gzip cannot seek cheaply.

@@ -138,7 +138,7 @@ class Cache:
         host has it (or is fetching it: then wait for that download instead)."""
         dest = self.path_for(artifact.sha256)
         if not dest.is_file():
-            self._mkdirs()
+            self.ensure_folders()
             with FileLock(str(self.locks / f"{artifact.sha256}.lock")):
                 if not dest.is_file():  # nobody fetched it while we waited for the lock
                     part = self.tmp / f"{artifact.sha256}.part"
@@ -169,7 +169,7 @@ class Cache:
         failures are raised together. ``progress`` is called from worker threads."""
         items = list(artifacts)
         if items:
-            self._mkdirs()  # a cache folder that cannot be used is one error, not one per file
+            self.ensure_folders()  # a cache folder that cannot be used is one error, not one per file
         with ThreadPoolExecutor(max_workers=max(1, parallel), thread_name_prefix="labctl-fetch") as pool:
             futures = [pool.submit(self.ensure, a, progress) for a in items]
         errors = [f.exception() for f in futures if f.exception() is not None]
@@ -187,7 +187,7 @@ class Cache:
     def put_image(self, ref: str, digest: Optional[str], tarball: Path, arch: Optional[str] = None) -> Path:
         """File an image tarball (``ctr images export`` output) under its ref (+digest),
         for nodes of ``arch`` (None: a tarball that holds every platform)."""
-        self._mkdirs()
+        self.ensure_folders()
         h = hashlib.sha256()
         staged = self.tmp / f"image-{os.getpid()}-{threading.get_ident()}.part"
         with open(tarball, "rb") as src, open(staged, "wb") as out:
@@ -206,7 +206,7 @@ class Cache:
         """Move a file whose digest the caller has verified into blobs/ (bundle import);
         if the blob is already there, ``staged`` is dropped and only the index updated."""
         dest = self.path_for(sha256)
-        self._mkdirs()
+        self.ensure_folders()
         with FileLock(str(self.locks / f"{sha256}.lock")):
             if dest.is_file():
                 staged.unlink()
@@ -237,6 +237,10 @@ class Cache:
         """Remove blobs neither kept by digest nor by id (nor used within ``older_than``);
         ``everything=True`` empties the cache. Downloads in progress are left alone."""
         keep_h, keep_i = set(keep_sha256), set(keep_ids)
+        if not self.root.exists():
+            return PruneResult()  # nothing was ever cached here
+        if not self.root.is_dir():
+            raise _unusable(self.root, OSError(errno.ENOTDIR, os.strerror(errno.ENOTDIR)))
         cutoff = datetime.now(timezone.utc) - older_than if older_than is not None else None
         result = PruneResult()
         for e in self.list():
@@ -270,7 +274,8 @@ class Cache:
         except (Timeout, FileNotFoundError):
             return False
 
-    def _mkdirs(self) -> None:
+    def ensure_folders(self) -> None:
+        """The cache's folders, or one ArtifactError naming the folder and the fix."""
         try:
             for d in (self.blobs, self.tmp, self.locks):
                 d.mkdir(parents=True, exist_ok=True)
@@ -288,17 +293,21 @@ class Cache:
         self._edit_index(edit)
 
     def _edit_index(self, change) -> None:
-        self.root.mkdir(parents=True, exist_ok=True)
+        self.ensure_folders()
         # Threads queue on a thread lock first: filelock waits by polling (50 ms steps),
         # which made 8 cache hits from 4 threads take 150 ms instead of 10.
         with _thread_lock(self.index_path), FileLock(str(self.root / "index.lock")).acquire(poll_interval=0.005):
             idx = self._read_index()
             change(idx)
             tmp = self.index_path.with_name(f"index.json.{os.getpid()}.{threading.get_ident()}.tmp")
-            with open(tmp, "w", encoding="utf-8", newline="\n") as f:
-                json.dump(idx, f, indent=1, sort_keys=True)
-                f.write("\n")
-            os.replace(tmp, self.index_path)  # readers see the old index or the new, never half
+            try:
+                with open(tmp, "w", encoding="utf-8", newline="\n") as f:
+                    json.dump(idx, f, indent=1, sort_keys=True)
+                    f.write("\n")
+                os.replace(tmp, self.index_path)  # readers see the old index or the new, never half
+            except OSError as exc:
+                tmp.unlink(missing_ok=True)
+                raise _unusable(self.root, exc) from None
 
     def _read_index(self) -> dict:
         try:

@@ -71,3 +71,38 @@ def test_a_file_where_the_cache_folder_goes(pin_set, artifact_server, tmp_path):
         f"labctl: error: the host cache folder {taken} cannot be used: Not a directory",
         "hint: a file stands where the folder goes: remove it, or set LABCTL_CACHE_DIR to a folder"]
     assert taken.read_text() == "not a folder\n"
+
+
+def test_every_cache_command_names_a_file_in_the_cache_folders_place(pin_set, tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    _, set_path, _ = pin_set
+    taken = tmp_path / "cache"
+    taken.write_text("not a folder\n")
+    bundle = tmp_path / "class.tar"
+    bundle.write_bytes(b"")  # never read: the cache folder is refused first
+    env = {**os.environ, "LABCTL_CACHE_DIR": str(taken), "PYTHONPATH": str(ROOT), "LABCTL_ARTIFACT_SET": str(set_path)}
+    for argv in (["cache", "prune"], ["cache", "prune", "--all"], ["bundle", "import", str(bundle)]):
+        r = subprocess.run([sys.executable, "-m", "labctl", *argv], capture_output=True, text=True, timeout=60, env=env)
+        assert r.returncode == ExitCode.ARTIFACT_FAILED, (argv, r.stderr)
+        assert r.stderr.startswith(f"labctl: error: the host cache folder {taken} cannot be used: Not a directory"), argv
+    assert taken.read_text() == "not a folder\n"
+
+
+def test_bundle_export_to_a_folder_or_an_impossible_path_writes_nothing(pin_set, artifact_server, tmp_path):
+    from labctl.artifacts.bundle import export_bundle
+    from labctl.artifacts.cache import Cache
+    from labctl.errors import ArtifactError
+
+    aset = pin_set[0]
+    cache = Cache(tmp_path / "c")
+    cache.ensure_all(aset.files("amd64"))
+    (tmp_path / "a-file").write_text("x")
+    for target, said in ((tmp_path, f"bundle path {tmp_path} is a folder"),
+                         (tmp_path / "a-file" / "b.tar", "a file stands where one of its folders goes")):
+        with pytest.raises(ArtifactError) as info:
+            export_bundle(cache, aset, ["amd64"], target)
+        assert said in info.value.message
+    assert not [p for p in tmp_path.rglob("*.tar*")]  # no bundle, no half-written .tmp
