@@ -168,14 +168,14 @@ _TEXT = [
     (TLS, r"SSL certificate problem|server certificate verification failed|x509: |tls: |"
           r"certificate verify failed|SSL_connect|wrong version number|SSL routines|unable to get local issuer"),
     (DNS, r"could not resolve (host|proxy)|no such host|temporary failure in name resolution|"
-          r"name or service not known|server misbehaving|nodename nor servname"),
+          r"name or service not known|server misbehaving|nodename nor servname|temporary failure resolving"),
     (REFUSED, r"connection refused"),
     (NO_ROUTE, r"no route to host|network is unreachable"),
     (TIMEOUT, r"timed out|i/o timeout|context deadline exceeded|curl: \(28\)"),
     # Docker Hub answers a pull of a repository that is gone (or private) with 401 "pull
     # access denied"; registries say "manifest unknown" for a tag or digest they lack.
     (WITHDRAWN, r"returned error: 4(04|10)|404 not found|410 gone|: not found\b|pull access denied|"
-                r"repository does not exist|manifest unknown"),
+                r"repository does not exist|manifest unknown|\b404\s+not found"),
     (FORBIDDEN, r"returned error: 40[137]|401 unauthorized|403 forbidden"),
     (SERVER, r"returned error: 5\d\d|50[0234] (internal|bad gateway|service unavailable|gateway)"),
     (TRUNCATED, r"transfer closed with \d+ bytes remaining|curl: \(18\)|unexpected eof"),

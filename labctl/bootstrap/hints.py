@@ -23,6 +23,7 @@ _UNREACHABLE = re.compile(
     re.IGNORECASE,
 )
 _PREFLIGHT = re.compile(r"\[ERROR ([A-Za-z0-9_.-]+)\]")
+_DPKG_LOCK = re.compile(r"Could not get lock /var/lib/dpkg|held dpkg's lock")
 _PREFLIGHT_FIX = {
     "NumCPU": "give the master at least 2 CPUs in lab.yaml (nodes[].cpus) and run `labctl destroy` + `labctl up`",
     "Mem": "give the master at least 1700 MB in lab.yaml (nodes[].memory) and recreate the lab",
@@ -124,6 +125,9 @@ def hint_for(node: str, rc: int | None, output: str, *, rules: Sequence[str] = (
         hint = RULES[name](node, output)
         if hint:
             return hint
+    if _DPKG_LOCK.search(output):
+        return (f"another package manager held dpkg's lock on {node} (unattended-upgrades runs after a first boot): "
+                f"wait a few minutes, or see `labctl ssh {node} -- ps -C apt-get,dpkg,unattended-upgr`; {_AGAIN}")
     hint = download_hint(node, output)
     if hint:
         return hint

@@ -158,6 +158,10 @@ def test_no_route_and_other_oserrors_by_errno():
      "/var/lib/containerd/io.containerd.snapshotter.v1.overlayfs/snapshots/12/fs/usr/bin/calico-node: no space left "
      "on device", cl.DISK_FULL),
     ("E: You don't have enough free space in /var/cache/apt/archives/.", cl.DISK_FULL),
+    ("W: Failed to fetch http://archive.ubuntu.com/ubuntu/dists/jammy/InRelease  Temporary failure resolving "
+     "'archive.ubuntu.com'", cl.DNS),
+    ("E: Failed to fetch http://archive.ubuntu.com/ubuntu/pool/main/s/socat/socat_1.7.4.1-3ubuntu4_amd64.deb  "
+     "404  Not Found [IP: 91.189.91.82 80]", cl.WITHDRAWN),
     ('ctr: failed to resolve reference "docker.io/kubetm/p8000:latest": pull access denied, repository does not '
      'exist or may require authorization: server message: insufficient_scope: authorization failed', cl.WITHDRAWN),
     ('ctr: failed to resolve reference "registry.k8s.io/pause@sha256:00": unexpected status code 404: manifest '

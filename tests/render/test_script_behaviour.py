@@ -180,3 +180,26 @@ def test_kube_packages_restarts_a_running_kubelet_only_when_its_files_changed(la
     assert proc.returncode == 0, proc.stderr
     assert (calls.read_text().splitlines() if calls.exists() else []) == expected
     assert ("kubelet restarted" in proc.stdout) is ("restart kubelet" in expected)
+
+
+@pytest.mark.parametrize("apt_says, last_line, rc, hint_words", [
+    ("E: Could not get lock /var/lib/dpkg/lock-frontend. It is held by process 1432 (unattended-upgr)",
+     "labctl: cannot install conntrack socat ebtables ethtool: another package manager (unattended-upgrades?) held "
+     "dpkg's lock on k8s-node1 for 5 minutes", 1, "unattended-upgrades runs after a first boot"),
+    ("E: You don't have enough free space in /var/cache/apt/archives/.",
+     "labctl: cannot install conntrack socat ebtables ethtool: the disk of k8s-node1 is full", 1,
+     "k8s-node1's disk is full"),
+])
+def test_kube_packages_tells_a_busy_or_full_node_from_an_unreachable_archive(lab, tmp_path, apt_says, last_line, rc,
+                                                                              hint_words):
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    _stub(bin_dir, "dpkg-query", "exit 1\n")
+    _stub(bin_dir, "apt-get", f'echo "$*" >> {tmp_path}/apt.log\necho {shlex.quote(apt_says)} >&2\nexit 100\n')
+    for tool in ("install", "tar", "systemctl", "curl"):
+        _stub(bin_dir, tool, f"echo {tool} was called >&2\nexit 99\n")
+    proc = _run(lab.node_scripts("k8s-node1") / "kube-packages.sh", bin_dir)
+    assert proc.returncode == rc, proc.stderr
+    assert proc.stderr.strip().splitlines()[-1] == last_line
+    assert "-o DPkg::Lock::Timeout=300 update -q" in (tmp_path / "apt.log").read_text()  # waits for the lock first
+    assert hint_words in hints.hint_for("k8s-node1", proc.returncode, proc.stderr)
