@@ -154,6 +154,25 @@ def _write_tar_to(cache: Cache, path: Path, manifest: dict) -> None:
         raise
 
 
+def bundle_set(path: str | Path) -> str:
+    """The id of the set a bundle was made for (its manifest, the first member: only the
+    start of the file is read)."""
+    path = Path(path)
+
+    def bad(what: str) -> ArtifactError:
+        return ArtifactError(f"bundle {path}: {what}; nothing was imported",
+                             hint="make the bundle again with `labctl bundle export` and copy it whole")
+
+    try:
+        with tarfile.open(path, "r|*") as tar:
+            first = tar.next()
+            if first is None or first.name != MANIFEST or not first.isfile():
+                raise bad(f"the first member must be {MANIFEST}")
+            return _parse_manifest(tar.extractfile(first).read(), bad)["set"]
+    except (tarfile.TarError, EOFError, zlib.error, OSError) as exc:
+        raise bad(f"unreadable ({exc})") from exc
+
+
 def import_bundle(path: str | Path, cache: Cache) -> ImportResult:
     """Verify every blob of the bundle at ``path``, then add what the cache lacks."""
     path = Path(path)

@@ -119,7 +119,15 @@ def _bundle(run: UpRun) -> None:
     if run.bundle is None:
         return
     from labctl.artifacts.api import bundle_import
+    from labctl.artifacts.bundle import bundle_set
+    from labctl.bootstrap.artifacts import load_for
+    from labctl.errors import ArtifactError
 
+    carried, wanted = bundle_set(run.bundle), load_for(run.lab.spec).id
+    if carried != wanted:  # another class's or version's bundle: its files would not serve this lab
+        raise ArtifactError(f"bundle {run.bundle} carries artifact set {carried}; this lab uses set {wanted}",
+                            hint=f"ask for a bundle of set {wanted} (`labctl bundle export FILE --set {wanted}` on the "
+                                 "instructor's host), or check lab.yaml's kubernetes.version and $LABCTL_ARTIFACT_SET")
     res = bundle_import(run.bundle)
     run.bus.emit(ev.INFO, f"bundle {run.bundle}: {res.entries} files, {res.added} new in the host cache "
                           f"({res.added_bytes} bytes)", data=res.to_dict())

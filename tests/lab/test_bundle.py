@@ -31,3 +31,27 @@ def test_up_with_a_missing_bundle_is_bad_input_and_writes_nothing(memory_lab, tm
     with pytest.raises(UsageError, match="--bundle .*no such file"):
         lab.up(bundle=tmp_path / "nope.tar")
     assert not lab.lab.paths.meta.exists()
+
+
+def test_up_with_another_sets_bundle_is_refused_before_the_cache_changes(memory_lab, pin_server, tmp_path):
+    import yaml
+
+    from labctl.artifacts.api import bundle_export, cache_fetch
+    from labctl.artifacts.cache import Cache
+    from labctl.errors import ArtifactError
+
+    other_set = tmp_path / "other-set.yaml"
+    doc = yaml.safe_load(pin_server.set_path.read_text())
+    doc["id"] = "k8s-1.28.0-class"
+    other_set.write_text(yaml.safe_dump(doc, sort_keys=False))
+    teacher = tmp_path / "teacher-cache"
+    cache_fetch(arch="all", set_name=other_set, cache_dir=teacher)
+    bundle = tmp_path / "other.tar"
+    bundle_export(bundle, arch="all", set_name=other_set, cache_dir=teacher)
+
+    lab = memory_lab(workers=1)
+    with pytest.raises(ArtifactError) as info:
+        lab.up(bundle=bundle)
+    assert info.value.message == f"bundle {bundle} carries artifact set k8s-1.28.0-class; this lab uses set k8s-test"
+    assert "labctl bundle export FILE --set k8s-test" in info.value.hint
+    assert Cache().list() == []  # the student's host cache ($LABCTL_CACHE_DIR) is untouched
