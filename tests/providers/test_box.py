@@ -106,6 +106,35 @@ def test_virtualbox_adds_a_missing_box_once_before_the_machines_boot(fake_vagran
     assert (lab / ".labctl" / "logs" / "vagrant-box-add.log").read_text().count("Successfully added box") == 1
 
 
+def test_two_labs_brought_up_at_once_add_the_box_once(fake_vagrant, lab, tmp_path):
+    """Boxes are per user: a second lab waits for the first lab's download (a lock in
+    $VAGRANT_HOME) instead of racing it with its own `vagrant box add`."""
+    import threading
+
+    other = fake_vagrant.lab(tmp_path / "other", NODES)
+    (other / "Vagrantfile").write_text((lab / "Vagrantfile").read_text())
+    fake_vagrant.remove_boxes()
+    fake_vagrant.box_seconds(1.0)
+    errors = []
+
+    def up(folder):
+        try:
+            provider(folder).up(NODES, parallel=3)
+        except Exception as exc:  # noqa: BLE001 (reported below)
+            errors.append(exc)
+
+    threads = [threading.Thread(target=up, args=(f,)) for f in (lab, other)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert errors == []
+    adds = [c for f in (lab, other) for c in fake_vagrant.calls(f) if c.argv[:2] == ["box", "add"]]
+    assert len(adds) == 1
+    assert all({s.state for s in provider(f).states().values()} == {"running"} for f in (lab, other))
+    assert (fake_vagrant.vagrant_home / "labctl-box-add.lock").exists()
+
+
 def test_a_box_already_there_is_not_added_again(fake_vagrant, lab):
     provider(lab).up(NODES, parallel=3)
     assert not [c for c in fake_vagrant.calls(lab) if c.argv[:1] == ["box"] and c.argv[1:2] == ["add"]]

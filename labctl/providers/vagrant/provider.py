@@ -32,6 +32,7 @@ class VagrantProvider:
         self.name = host
         self.lab_dir = Path(lab_dir)
         self.box = box
+        self._env = dict(env or {})
         self.host = host_provider(host)
         self.driver = VagrantDriver(self.lab_dir, log_dir=log_dir, env=env, executable=executable,
                                     kill_grace=kill_grace)
@@ -55,12 +56,34 @@ class VagrantProvider:
                        first_alone_until=self.host.first_alone_until)
 
     def _add_box_once(self, on_event: MachineEvent | None) -> None:
+        from filelock import FileLock, Timeout
+
+        from labctl.errors import LabLocked
+        from labctl.providers.vagrant.cli import BOX_ADD_TIMEOUT
+
         box, version = self.box  # type: ignore[misc]
         if self.driver.has_box(box, version, self.name):
             return
-        if on_event:
-            on_event("", f"adding box {box} {version} for {self.name} (once, before the machines boot)")
-        self.driver.box_add(box, version, self.name)
+        # Boxes are shared by every lab of a user ($VAGRANT_HOME): a second lab brought up
+        # at the same time waits for the first one's download instead of racing it.
+        lock = FileLock(str(self._box_store() / "labctl-box-add.lock"))
+        try:
+            with lock.acquire(timeout=BOX_ADD_TIMEOUT):
+                if self.driver.has_box(box, version, self.name):
+                    return  # another lab added it while this one waited
+                if on_event:
+                    on_event("", f"adding box {box} {version} for {self.name} (once, before the machines boot)")
+                self.driver.box_add(box, version, self.name)
+        except Timeout:
+            raise LabLocked(f"another labctl has been adding box {box} {version} for {BOX_ADD_TIMEOUT / 60:.0f} minutes",
+                            hint=f"let it finish (or stop it), then run `labctl up` again; the lock is {lock.lock_file}") from None
+
+    def _box_store(self) -> Path:
+        import os
+
+        home = Path(self._env.get("VAGRANT_HOME") or os.environ.get("VAGRANT_HOME") or "~/.vagrant.d").expanduser()
+        home.mkdir(parents=True, exist_ok=True)
+        return home
 
     def halt(self, names: Iterable[str]) -> None:
         self.driver.halt(names)
