@@ -82,7 +82,8 @@ def export_bundle(cache: Cache, artifact_set: ArtifactSet, archs: Iterable[str],
             if a.sha256 in entries:
                 continue  # arch-independent files appear once
             if not cache.has(a.sha256):
-                missing.append(a.label)
+                if a.label not in missing:  # an arch-independent file is one file for every arch
+                    missing.append(a.label)
                 continue
             entries[a.sha256] = {"sha256": a.sha256, "size": cache.path_for(a.sha256).stat().st_size,
                                  "kind": "file", "id": a.id, "version": a.version, "arch": a.arch, "url": a.url}

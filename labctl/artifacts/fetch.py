@@ -94,6 +94,7 @@ def _attempt(artifact: Artifact, part: Path, t: Transfer, progress: Optional[Pro
         _unlink(part)
         have = 0
     if have and have == artifact.size:
+        t.resumed_from = have  # a mismatch here is the old .part's, not upstream's: one fresh try
         return _verify_existing(artifact, part, have)  # a run that died between write and rename
     req = urllib.request.Request(artifact.url, headers={"User-Agent": "labctl", "Accept-Encoding": "identity"})
     if have:
@@ -104,6 +105,7 @@ def _attempt(artifact: Artifact, part: Path, t: Transfer, progress: Optional[Pro
     except urllib.error.HTTPError as exc:
         if exc.code == 416 and have:  # "nothing after byte N": the .part may already be whole
             exc.close()
+            t.resumed_from = have
             return _verify_existing(artifact, part, have)
         raise
     with resp:

@@ -199,7 +199,8 @@ def load_set(name_or_path: str | Path = DEFAULT_SET) -> ArtifactSet:
         have = sorted(x.stem for x in SETS_DIR.glob("*.yaml"))
         raise ArtifactError(
             f"artifact set {name_or_path} is not shipped with this labctl ({SETS_DIR})",
-            hint=f"shipped sets: {', '.join(have) or 'none'}; pass a set file by path (--set FILE), or update labctl",
+            hint=f"shipped sets: {', '.join(have) or 'none'}; pass a set file by path (--set FILE or "
+                 f"${SET_ENV}), or update labctl",
         )
     return ArtifactSet.load(shipped)
 

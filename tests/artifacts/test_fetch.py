@@ -110,6 +110,17 @@ def test_complete_part_is_verified_without_downloading(pin_set, artifact_server,
     assert artifact_server.requests[KUBEADM] == 0
 
 
+def test_a_full_size_part_with_wrong_bytes_is_fetched_fresh_not_blamed_on_upstream(pin_set, artifact_server,
+                                                                                    tmp_path):
+    art = _kubeadm(pin_set)
+    part = tmp_path / "c" / "tmp" / f"{art.sha256}.part"
+    part.parent.mkdir(parents=True)
+    part.write_bytes(b"x" * len(pin_set[2]["kubeadm-amd64"]))  # the right size, other bytes (a damaged disk)
+    cache = Cache(tmp_path / "c", retries=0)
+    assert cache.ensure(art).read_bytes() == pin_set[2]["kubeadm-amd64"]
+    assert artifact_server.requests[KUBEADM] == 1
+
+
 def test_server_errors_are_retried_a_bounded_number_of_times(pin_set, artifact_server, tmp_path):
     art = _kubeadm(pin_set)
     artifact_server.replies[KUBEADM] = (503, b"busy")
