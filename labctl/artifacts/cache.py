@@ -7,8 +7,11 @@ Layout (under ``$LABCTL_CACHE_DIR``, else ``platformdirs.user_cache_dir("labctl"
                          bundle import can share them without asking who wrote them
     tmp/<hex>.part       a download in progress (or interrupted: the next run resumes)
     locks/<hex>.lock     one file lock per blob: threads and processes download once
-    index.json           what each blob is (id, version, arch, url, ...), for people;
-                         derived data: if it is lost or damaged it is rebuilt from blobs/
+    index.json           what each blob is (id, version, arch, url, ...) and which blob
+                         is which image's tarball; if it is lost or damaged, a file is
+                         described again on its next use (its digest is its name), but
+                         an image tarball is not recognised any more: the image is
+                         pulled again and `cache prune` drops the orphan
 
 Two ``labctl up`` of two labs at once are two processes: only a lock in the file
 system (``filelock``, fcntl-based, released by the kernel if a process dies) makes
@@ -194,7 +197,7 @@ class Cache:
             for block in iter(lambda: src.read(fetch.CHUNK), b""):
                 h.update(block)
                 out.write(block)
-        path = self.adopt(staged, h.hexdigest(), kind="image", id=ref, version=digest or "")
+        path = self.adopt(staged, h.hexdigest(), kind="image", id=ref, version=digest or "", arch=arch)
         self.register_image(image_key(ref, digest, arch), h.hexdigest())
         return path
 

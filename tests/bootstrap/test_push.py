@@ -171,6 +171,7 @@ def test_images_are_pulled_once_per_lab_and_once_per_host(fake_lab, up):
     assert all(cache.image_path(ref, None, arch) is not None for ref in SHARED)
     other = "arm64" if arch == "amd64" else "amd64"
     assert all(cache.image_path(ref, None, other) is None for ref in SHARED)
+    assert {(e.id, e.arch) for e in cache.list() if e.kind == "image"} == {(ref, arch) for ref in SHARED}  # `labctl cache`
     assert not list(lab.master.file("/var/lib/labctl/images/export").iterdir())  # collected, then removed
 
     other = fake_lab(workers=1)  # the next lab on this host pulls nothing
