@@ -31,12 +31,12 @@ def load_for(spec: LabSpec):
     return load_set(set_name(spec))
 
 
-def pins(spec: LabSpec) -> list[dict[str, Any]]:
-    """Every file with an ``install`` entry, for the templates: id, version, sha256 per
-    arch (``{"*": hex}`` for arch-independent files) and the install mapping."""
+def pins(aset: Any) -> list[dict[str, Any]]:
+    """Every file of set ``aset`` with an ``install`` entry, for the templates: id,
+    version, sha256 per arch (``{"*": hex}`` for arch-independent files) and the install
+    mapping."""
     from labctl.artifacts.model import ARCHES
 
-    aset = load_for(spec)
     by_id: dict[str, dict[str, Any]] = {}
     for arch in ARCHES:
         for a in aset.files(arch):
@@ -61,14 +61,14 @@ def check_versions(spec: LabSpec, pinned: list[dict[str, Any]]) -> None:
                             hint=f"use {have}, or an artifact set that pins {want} ($LABCTL_ARTIFACT_SET)")
 
 
-def shared_images(spec: LabSpec, groups: tuple[str, ...]) -> list[str]:
+def shared_images(aset: Any, groups: tuple[str, ...]) -> list[str]:
     """Refs of the set's images used by ``groups``, in the set's order."""
-    return [i.ref for i in load_for(spec).images if i.used_by in groups]
+    return [i.ref for i in aset.images if i.used_by in groups]
 
 
-def image_digests(spec: LabSpec, groups: tuple[str, ...]) -> dict[str, str]:
+def image_digests(aset: Any, groups: tuple[str, ...]) -> dict[str, str]:
     """The pinned digest of each of those images that has one (ref -> sha256:...)."""
-    return {i.ref: i.digest for i in load_for(spec).images if i.used_by in groups and i.digest}
+    return {i.ref: i.digest for i in aset.images if i.used_by in groups and i.digest}
 
 
 @dataclass(frozen=True)

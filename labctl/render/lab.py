@@ -106,18 +106,19 @@ def _context(spec: LabSpec, node: Node | None = None) -> dict:
         "expected_nodes": ",".join(f"{n.name}/{n.ip}" for n in spec.nodes),
     }
     if node is not None:
-        from labctl.bootstrap.artifacts import check_versions, image_digests, pins, shared_images
+        from labctl.bootstrap.artifacts import check_versions, image_digests, load_for, pins, shared_images
 
+        aset = load_for(spec)  # one read of the set for everything below
         ctx["node"] = node
         ctx["master"] = spec.master
         ctx["kubeadm_init_config"] = kubeadm_init_config(spec)
-        ctx["pins"] = pins(spec)
+        ctx["pins"] = pins(aset)
         check_versions(spec, ctx["pins"])
         ctx["remote_artifacts"] = REMOTE_ARTIFACTS
         ctx["remote_installed"] = REMOTE_INSTALLED
         ctx["remote_images"] = REMOTE_IMAGES
-        ctx["shared_images"] = shared_images(spec, SHARED_IMAGES)
-        ctx["image_digests"] = image_digests(spec, SHARED_IMAGES)
+        ctx["shared_images"] = shared_images(aset, SHARED_IMAGES)
+        ctx["image_digests"] = image_digests(aset, SHARED_IMAGES)
     return ctx
 
 

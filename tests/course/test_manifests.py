@@ -157,11 +157,11 @@ def _docker_ref(image: str) -> str:
 def test_every_container_runs_an_image_the_lab_preloads_without_asking_the_registry():
     """labctl up puts the set's course images in every node's containerd; IfNotPresent
     lets an offline class (or one past Docker Hub's rate limit) start the Pods."""
-    from labctl.bootstrap.artifacts import shared_images
+    from labctl.bootstrap.artifacts import load_for, shared_images
     from labctl.bootstrap.steps import SHARED_IMAGES
     from labctl.spec import default_spec
 
-    preloaded = set(shared_images(default_spec(), SHARED_IMAGES))
+    preloaded = set(shared_images(load_for(default_spec()), SHARED_IMAGES))
     seen = [c for _, _, d in OBJECTS if d["kind"] == "Pod" for c in d["spec"]["containers"]]
     assert seen
     for c in seen:

@@ -122,7 +122,7 @@ def test_a_kubeadm_that_cannot_list_its_images_stops_the_step(init):
 
 
 def test_images_are_pulled_by_their_pinned_digest_and_named_by_their_tag(tmp_path):
-    from labctl.bootstrap.artifacts import image_digests
+    from labctl.bootstrap.artifacts import image_digests, load_for
     from labctl.bootstrap.steps import REMOTE_IMAGES, SHARED_IMAGES
 
     spec = default_spec(workers=1)
@@ -150,7 +150,7 @@ esac
     lines = calls.read_text().splitlines()
     pulls = [line.split()[-1] for line in lines if line.startswith("-n k8s.io images pull")]
     tags = [line.split()[-2:] for line in lines if line.startswith("-n k8s.io images tag")]
-    digests = image_digests(spec, SHARED_IMAGES)
+    digests = image_digests(load_for(spec), SHARED_IMAGES)
     assert digests["registry.k8s.io/pause:3.9"].startswith("sha256:")
     for ref in digests:  # the control plane's: by digest, then tagged
         by_digest = f"{ref.rsplit(':', 1)[0]}@{digests[ref]}"
