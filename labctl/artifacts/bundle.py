@@ -159,38 +159,40 @@ def bundle_set(path: str | Path) -> str:
     """The id of the set a bundle was made for (its manifest, the first member: only the
     start of the file is read)."""
     path = Path(path)
+    bad = _refusal(path)
+    try:
+        with tarfile.open(path, "r|*") as tar:
+            return _read_manifest(tar, bad)[1]["set"]
+    except (tarfile.TarError, EOFError, zlib.error, OSError) as exc:
+        raise bad(f"unreadable ({exc})") from exc
 
+
+def _refusal(path: Path):
     def bad(what: str) -> ArtifactError:
         return ArtifactError(f"bundle {path}: {what}; nothing was imported",
                              hint="make the bundle again with `labctl bundle export` and copy it whole")
 
-    try:
-        with tarfile.open(path, "r|*") as tar:
-            first = tar.next()
-            if first is None or first.name != MANIFEST or not first.isfile():
-                raise bad(f"the first member must be {MANIFEST}")
-            return _parse_manifest(tar.extractfile(first).read(), bad)["set"]
-    except (tarfile.TarError, EOFError, zlib.error, OSError) as exc:
-        raise bad(f"unreadable ({exc})") from exc
+    return bad
+
+
+def _read_manifest(tar: tarfile.TarFile, bad) -> tuple[tarfile.TarInfo, dict]:
+    """The first member, which must be the manifest, parsed."""
+    first = tar.next()
+    if first is None or first.name != MANIFEST or not first.isfile():
+        raise bad(f"the first member must be {MANIFEST}")
+    return first, _parse_manifest(tar.extractfile(first).read(), bad)
 
 
 def import_bundle(path: str | Path, cache: Cache) -> ImportResult:
     """Verify every blob of the bundle at ``path``, then add what the cache lacks."""
     path = Path(path)
-
-    def bad(what: str) -> ArtifactError:
-        return ArtifactError(f"bundle {path}: {what}; nothing was imported",
-                             hint="make the bundle again with `labctl bundle export` and copy it whole")
-
+    bad = _refusal(path)
     cache.ensure_folders()
     staging = Path(tempfile.mkdtemp(prefix="import-", dir=cache.tmp))
     try:
         # One streaming pass ("r|*"): a bundle can be gigabytes, gzip cannot seek cheaply.
         with tarfile.open(path, "r|*") as tar:
-            first = tar.next()
-            if first is None or first.name != MANIFEST or not first.isfile():
-                raise bad(f"the first member must be {MANIFEST}")
-            manifest = _parse_manifest(tar.extractfile(first).read(), bad)
+            first, manifest = _read_manifest(tar, bad)
             expected = {e["sha256"]: e for e in manifest["entries"]}
             seen: set[str] = set()
             for member in tar:

@@ -111,6 +111,7 @@ class Cache:
         self.requests = 0
         self.hits = 0
         self._stats = threading.Lock()
+        self._folders_made = False
 
     # -- lookups ---------------------------------------------------------------------
     def path_for(self, sha256: str) -> Path:
@@ -279,11 +280,14 @@ class Cache:
 
     def ensure_folders(self) -> None:
         """The cache's folders, or one ArtifactError naming the folder and the fix."""
+        if self._folders_made:
+            return  # every index edit asks; the folders outlive this object
         try:
             for d in (self.blobs, self.tmp, self.locks):
                 d.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise _unusable(self.root, exc) from None
+        self._folders_made = True
 
     def _record(self, sha256: str, **meta) -> None:
         now = _now()
