@@ -9,36 +9,18 @@ from labctl.lab import events as ev
 from labctl.bootstrap.engine import Engine, StepFailed
 from labctl.bootstrap.model import PHASES
 from labctl.bootstrap.steps import STEPS
-from labctl.lab.paths import LabPaths
-from labctl.render.lab import render_lab
-from labctl.spec import default_spec
-from labctl.remote.ssh import SSHSession
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture
-def engine_for(fake_lab):
-    opened = []
-
+def engine_for(fake_lab, engine_over_sshd):
     def make(workers=1, **kw):
         lab = fake_lab(workers=workers)
-        spec = default_spec(workers)
-        paths = LabPaths(lab.dir)
-        render_lab(spec, paths)
-        sessions = {}
-        for name, node in lab.nodes.items():
-            s = SSHSession(node.sshd.target(name), known_hosts=paths.known_hosts, log_path=paths.node_log(name))
-            s.connect(10)
-            sessions[name] = s
-            opened.append(s)
         seen: list[ev.Event] = []
-        engine = Engine(spec, paths, sessions, ev.EventBus([seen.append]), **kw)
-        return lab, engine, seen
+        return lab, engine_over_sshd(lab, ev.EventBus([seen.append]), **kw), seen
 
-    yield make
-    for s in opened:
-        s.close()
+    return make
 
 
 def test_fresh_nodes_plan_every_step_of_their_role_in_order(engine_for):

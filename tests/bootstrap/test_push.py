@@ -8,13 +8,10 @@ import hashlib
 
 import pytest
 
-from labctl.bootstrap.engine import Engine, StepFailed
+from labctl.bootstrap.engine import StepFailed
 from labctl.errors import ArtifactError, CommandFailed, LabError
-from labctl.lab import events as ev
 from labctl.lab.paths import LabPaths
 from labctl.remote.ssh import SSHSession
-from labctl.render.lab import render_lab
-from labctl.spec import default_spec
 from tests.helpers.fake_node import stand_in_files
 
 pytestmark = pytest.mark.slow
@@ -25,24 +22,8 @@ MASTER_FILES = WORKER_FILES + ["calico-manifest", "metallb-manifest"]
 
 
 @pytest.fixture
-def up(fake_lab):
-    opened = []
-
-    def make(lab):
-        spec = default_spec(len(lab.workers))
-        paths = LabPaths(lab.dir)
-        render_lab(spec, paths)
-        sessions = {}
-        for name, node in lab.nodes.items():
-            s = SSHSession(node.sshd.target(name), known_hosts=paths.known_hosts, log_path=paths.node_log(name))
-            s.connect(10)
-            sessions[name] = s
-            opened.append(s)
-        return Engine(spec, paths, sessions, ev.EventBus())
-
-    yield make
-    for s in opened:
-        s.close()
+def up(engine_over_sshd):
+    return engine_over_sshd
 
 
 def _artifact_puts(node) -> int:
