@@ -284,8 +284,34 @@ class FakeNode:
         (self.dir / "state.json").write_text(json.dumps(st))
 
 
+class EmulatedNodes:
+    """What a test asks of a lab's emulated nodes (``self.nodes``), whichever transport
+    reaches them (FakeLab: real sshd; tests/helpers/memory_lab.py: MemorySession)."""
+
+    nodes: dict[str, FakeNode]
+
+    @property
+    def master(self) -> FakeNode:
+        return next(n for n in self.nodes.values() if n.role == "master")
+
+    @property
+    def workers(self) -> list[FakeNode]:
+        return [n for n in self.nodes.values() if n.role == "worker"]
+
+    def all_step_runs(self) -> list[tuple[str, dict]]:
+        return sorted(((n.name, e) for n in self.nodes.values() for e in n.step_runs()), key=lambda x: x[1]["start"])
+
+    def join_tokens(self) -> list[str]:
+        """Tokens the master handed out with `kubeadm token create` (one per join)."""
+        return list(self.master.state()["tokens"])
+
+    def init_tokens(self) -> list[str]:
+        """The default token `kubeadm init` made (printed unless --skip-token-print)."""
+        return list(self.master.state().get("init_tokens", []))
+
+
 @dataclass
-class FakeLab:
+class FakeLab(EmulatedNodes):
     dir: Path
     nodes: dict[str, FakeNode]
     fake_vagrant: object
@@ -297,14 +323,6 @@ class FakeLab:
         env = dict(os.environ)
         env["PYTHONPATH"] = str(REPO) + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
         return env
-
-    @property
-    def master(self) -> FakeNode:
-        return next(n for n in self.nodes.values() if n.role == "master")
-
-    @property
-    def workers(self) -> list[FakeNode]:
-        return [n for n in self.nodes.values() if n.role == "worker"]
 
     def labctl(self, *args: str, timeout: float = 120.0, input: str | None = None) -> subprocess.CompletedProcess:
         """Run the real CLI in a subprocess (no terminal), in this lab's folder."""
@@ -320,16 +338,6 @@ class FakeLab:
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True, env=self.env,
         )
 
-    def all_step_runs(self) -> list[tuple[str, dict]]:
-        return sorted(((n.name, e) for n in self.nodes.values() for e in n.step_runs()), key=lambda x: x[1]["start"])
-
-    def join_tokens(self) -> list[str]:
-        """Tokens the master handed out with `kubeadm token create` (one per join)."""
-        return list(self.master.state()["tokens"])
-
-    def init_tokens(self) -> list[str]:
-        """The default token `kubeadm init` made (printed unless --skip-token-print)."""
-        return list(self.master.state().get("init_tokens", []))
 
 
 @pytest.fixture

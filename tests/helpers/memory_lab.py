@@ -33,7 +33,7 @@ from labctl.providers.memory import MemoryProvider
 from labctl.remote.memory import MemorySession
 from labctl.remote.result import CommandResult
 from tests.helpers import fake_node_shell
-from tests.helpers.fake_node import FakeNode
+from tests.helpers.fake_node import EmulatedNodes, FakeNode
 
 _local = threading.local()
 
@@ -107,21 +107,13 @@ def node_responder(node_dir: Path) -> Callable[[str, bytes | None], CommandResul
 
 
 @dataclass
-class MemoryLab:
+class MemoryLab(EmulatedNodes):
     dir: Path
     lab: Lab
     provider: MemoryProvider
     nodes: dict[str, FakeNode]
     events: list[ev.Event] = field(default_factory=list)
     sessions: list[MemorySession] = field(default_factory=list)
-
-    @property
-    def master(self) -> FakeNode:
-        return next(n for n in self.nodes.values() if n.role == "master")
-
-    @property
-    def workers(self) -> list[FakeNode]:
-        return [n for n in self.nodes.values() if n.role == "worker"]
 
     def up(self, **kw):
         from labctl.lab.up import up
@@ -132,15 +124,6 @@ class MemoryLab:
         import json
 
         return json.loads(self.lab.paths.state.read_text())
-
-    def all_step_runs(self) -> list[tuple[str, dict]]:
-        return sorted(((n.name, e) for n in self.nodes.values() for e in n.step_runs()), key=lambda x: x[1]["start"])
-
-    def join_tokens(self) -> list[str]:
-        return list(self.master.state()["tokens"])
-
-    def init_tokens(self) -> list[str]:
-        return list(self.master.state().get("init_tokens", []))
 
 
 @pytest.fixture
