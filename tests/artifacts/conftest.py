@@ -201,7 +201,7 @@ def oci_archive(ref: str, digest: str, filler: bytes = b"layer" * 200) -> bytes:
     out = io.BytesIO()
     with tarfile.open(fileobj=out, mode="w") as tar:
         for name, data in (("index.json", json.dumps(index).encode()), ("oci-layout", b'{"imageLayoutVersion":"1.0.0"}'),
-                           (f"blobs/sha256/{'b' * 64}", filler)):
+                           (f"blobs/sha256/{sha(filler)}", filler)):
             info = tarfile.TarInfo(name)
             info.size = len(data)
             tar.addfile(info, io.BytesIO(data))
